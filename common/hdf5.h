@@ -1,0 +1,147 @@
+#pragma once
+// RAII over the HDF5 C API. Each identifier is owned by exactly one object and closed by the matching
+// H5?close; every failing call becomes an sdm::IoError naming the file, the object and HDF5's own reason.
+// This layer never touches MPI: parallel (MPI-IO) file access is set up by the orchestrator, which passes
+// a file-access property list in.
+#include <hdf5.h>
+
+#include <cstdint>
+#include <span>
+#include <string>
+#include <vector>
+
+namespace sdm::h5 {
+
+/// Owns one HDF5 identifier; closes it with CloseFn. Move-only.
+template <herr_t (*CloseFn)(hid_t)>
+class Id {
+ public:
+  Id() = default;
+  explicit Id(hid_t id) : id_(id) {}
+  Id(const Id&) = delete;
+  Id& operator=(const Id&) = delete;
+  Id(Id&& other) noexcept : id_(other.release()) {}
+  Id& operator=(Id&& other) noexcept {
+    if (this != &other) {
+      reset();
+      id_ = other.release();
+    }
+    return *this;
+  }
+  ~Id() { reset(); }
+
+  hid_t get() const { return id_; }
+  explicit operator bool() const { return id_ >= 0; }
+  hid_t release() {
+    hid_t id = id_;
+    id_ = H5I_INVALID_HID;
+    return id;
+  }
+  void reset() {
+    if (id_ >= 0) CloseFn(id_);  // destructors never throw; a failed close is already on HDF5's stack
+    id_ = H5I_INVALID_HID;
+  }
+
+ private:
+  hid_t id_ = H5I_INVALID_HID;
+};
+
+using FileId = Id<H5Fclose>;
+using GroupId = Id<H5Gclose>;
+using DatasetId = Id<H5Dclose>;
+using SpaceId = Id<H5Sclose>;
+using TypeId = Id<H5Tclose>;
+using PlistId = Id<H5Pclose>;
+using AttrId = Id<H5Aclose>;
+
+/// Silences HDF5's automatic error printing (we turn errors into exceptions instead). Idempotent.
+void init();
+
+/// The HDF5 error stack as one line ("file signature not found; unable to open file"), then clears it.
+std::string take_error_stack();
+
+/// Throws IoError({file, object}, what + HDF5's reason) when `status` is negative; returns it otherwise.
+hid_t check(hid_t status, const std::string& file, const std::string& object, const std::string& what);
+
+/// HDF5 in-memory type for a C++ arithmetic type.
+template <class T>
+hid_t native_type();
+
+/// Object-creation property lists with time tracking off, so identical content gives identical bytes.
+PlistId reproducible_dataset_plist();
+PlistId reproducible_group_plist();
+
+class Group;
+
+/// A file or group: where datasets, groups and attributes live. Paths are relative ("cells/f1").
+class Location {
+ public:
+  hid_t id() const { return id_; }
+  const std::string& file() const { return file_; }
+  /// Path of this location inside its file ("/" for the root).
+  const std::string& name() const { return name_; }
+
+  /// True if every component of `path` exists (link check, no exception for missing parents).
+  bool exists(const std::string& path) const;
+  Group open_group(const std::string& path) const;
+  /// Creates the group (and missing parents).
+  Group create_group(const std::string& path) const;
+
+  template <class T>
+  void write(const std::string& path, std::span<const T> values) const;
+  template <class T>
+  void write(const std::string& path, const std::vector<T>& values) const {
+    write(path, std::span<const T>(values));
+  }
+  /// Reads a whole 1-D (or any rank, flattened) numeric dataset, converting to T.
+  template <class T>
+  std::vector<T> read(const std::string& path) const;
+  /// Variable-length UTF-8 strings.
+  void write_strings(const std::string& path, const std::vector<std::string>& values) const;
+  std::vector<std::string> read_strings(const std::string& path) const;
+  /// Dimensions of a dataset.
+  std::vector<hsize_t> shape(const std::string& path) const;
+
+  void set_attr(const std::string& name, const std::string& value) const;
+  void set_attr(const std::string& name, std::int64_t value) const;
+  void set_attr(const std::string& name, double value) const;
+  bool has_attr(const std::string& name) const;
+  std::string attr_string(const std::string& name) const;
+  std::int64_t attr_int(const std::string& name) const;
+  double attr_double(const std::string& name) const;
+
+ protected:
+  Location(hid_t id, std::string file, std::string name) : id_(id), file_(std::move(file)), name_(std::move(name)) {}
+  std::string object_path(const std::string& path) const;
+
+ private:
+  hid_t id_;
+  std::string file_;
+  std::string name_;
+};
+
+class Group : public Location {
+ public:
+  Group(GroupId id, std::string file, std::string name);
+
+ private:
+  GroupId owned_;
+};
+
+class File : public Location {
+ public:
+  /// Opens an existing file. `fapl` may carry a driver (e.g. MPI-IO); it is not taken over.
+  static File open(const std::string& path, bool writable = false, hid_t fapl = H5P_DEFAULT);
+  /// Creates (truncating) a file.
+  static File create(const std::string& path, hid_t fapl = H5P_DEFAULT);
+
+  void flush() const;
+  /// Closes now and reports a failure (a destructor would have to swallow it).
+  void close();
+
+ private:
+  File(FileId id, const std::string& path);
+  FileId owned_;
+};
+
+}  // namespace sdm::h5

@@ -1,0 +1,26 @@
+#pragma once
+// Small string helpers shared by every "unknown name" message (YAML keys, registries, CLI values).
+#include <optional>
+#include <span>
+#include <string>
+#include <string_view>
+#include <vector>
+
+namespace sdm {
+
+/// Levenshtein distance (insert, delete, substitute, and adjacent transposition cost 1).
+std::size_t edit_distance(std::string_view a, std::string_view b);
+
+/// The candidate closest to `word` if it is plausibly a typo of it (distance ≤ max(1, len/3)), else none.
+std::optional<std::string> closest_match(std::string_view word, std::span<const std::string> candidates);
+
+/// "did you mean 'x'?" or "expected one of: a, b, c".
+std::string suggest(std::string_view word, std::span<const std::string> candidates);
+
+/// Joins with a separator: join({"a","b"}, ", ") == "a, b".
+std::string join(std::span<const std::string> parts, std::string_view sep);
+
+/// printf-free human sizes: 1536 -> "1.5 KiB".
+std::string human_bytes(double bytes);
+
+}  // namespace sdm

@@ -1,0 +1,23 @@
+#pragma once
+// What the compute runtime of this rank looks like: LibTorch version, intra-op threads and the BLAS that
+// LibTorch's matrix products actually call (Debian's default reference BLAS is ~30x slower than OpenBLAS).
+#include <string>
+
+namespace sdm::worker {
+
+struct BlasInfo {
+  std::string library;  ///< resolved path of the shared object that provides sgemm_, or "not loaded"
+  std::string vendor;   ///< "OpenBLAS", "reference (Netlib)", "MKL", ... best effort
+  std::string config;   ///< openblas_get_config() when available
+  int threads = 0;      ///< openblas_get_num_threads() when available, else 0
+};
+
+std::string torch_version();
+int torch_threads();
+/// Sets LibTorch's intra-op thread count (n >= 1).
+void set_torch_threads(int n);
+BlasInfo blas_info();
+/// One line: "OpenBLAS 0.3.21 (openblas-pthread/libblas.so.3, 1 thread)".
+std::string blas_summary();
+
+}  // namespace sdm::worker
