@@ -1,5 +1,8 @@
 #include "common/hdf5.h"
 
+#include <dlfcn.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <mutex>
 
@@ -18,7 +21,18 @@ herr_t collect_frame(unsigned /*n*/, const H5E_error2_t* err, void* data) {
 
 void init() {
   static std::once_flag once;
-  std::call_once(once, [] { H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr); });
+  std::call_once(once, [] {
+    H5Eset_auto2(H5E_DEFAULT, nullptr, nullptr);
+    // Debian ships the LZF filter (h5py's, used by anndata 0.7 files) as a plugin outside HDF5's default path.
+    // Debian's liblzf_filter.so does not link liblzf (dlopen fails on "undefined symbol: lzf_decompress"):
+    // making liblzf's symbols global first lets the plugin load.
+    dlopen("liblzf.so.1", RTLD_NOW | RTLD_GLOBAL);
+    if (!std::getenv("HDF5_PLUGIN_PATH")) {
+      for (const char* dir : {"/usr/lib/x86_64-linux-gnu/hdf5/openmpi/plugins", "/usr/lib/aarch64-linux-gnu/hdf5/openmpi/plugins",
+                              "/usr/lib/x86_64-linux-gnu/hdf5/plugins"})
+        if (std::filesystem::is_directory(dir)) H5PLappend(dir);
+    }
+  });
 }
 
 std::string take_error_stack() {
@@ -257,24 +271,7 @@ void Location::set_attr(const std::string& name, double value) const {
 
 bool Location::has_attr(const std::string& name) const { return H5Aexists(id_, name.c_str()) > 0; }
 
-std::string Location::attr_string(const std::string& name) const {
-  auto a = open_attr(*this, name);
-  TypeId ftype(H5Aget_type(a.get()));
-  const std::string where = name_ + "@" + name;
-  if (H5Tget_class(ftype.get()) != H5T_STRING) throw IoError({file_, where, ""}, "expected a string attribute");
-  if (H5Tis_variable_str(ftype.get()) > 0) {
-    auto mtype = utf8_string_type();
-    char* p = nullptr;
-    check(H5Aread(a.get(), mtype.get(), &p), file_, where, "cannot read attribute");
-    std::string out = p ? p : "";
-    H5free_memory(p);
-    return out;
-  }
-  std::string out(H5Tget_size(ftype.get()), '\0');
-  check(H5Aread(a.get(), ftype.get(), out.data()), file_, where, "cannot read attribute");
-  out.resize(out.find('\0') == std::string::npos ? out.size() : out.find('\0'));
-  return out;
-}
+std::string Location::attr_string(const std::string& name) const { return attr_string(".", name); }
 
 std::int64_t Location::attr_int(const std::string& name) const {
   auto a = open_attr(*this, name);

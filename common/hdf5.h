@@ -54,7 +54,8 @@ using TypeId = Id<H5Tclose>;
 using PlistId = Id<H5Pclose>;
 using AttrId = Id<H5Aclose>;
 
-/// Silences HDF5's automatic error printing (we turn errors into exceptions instead). Idempotent.
+/// Silences HDF5's automatic error printing (we turn errors into exceptions instead) and, unless
+/// HDF5_PLUGIN_PATH says otherwise, adds Debian's filter-plugin directories (LZF). Idempotent.
 void init();
 
 /// The HDF5 error stack as one line ("file signature not found; unable to open file"), then clears it.
@@ -101,11 +102,41 @@ class Location {
   std::vector<std::string> read_strings(const std::string& path) const;
   /// Dimensions of a dataset.
   std::vector<hsize_t> shape(const std::string& path) const;
+  /// Elements [start, start + count) of a 1-D dataset, converted to T (HDF5 converts any numeric type).
+  template <class T>
+  std::vector<T> read_range(const std::string& path, hsize_t start, hsize_t count) const;
+  /// Rows [row, row + rows) of a 2-D dataset, flattened row-major and converted to T.
+  template <class T>
+  std::vector<T> read_rows(const std::string& path, hsize_t row, hsize_t rows) const;
+
+  bool is_group(const std::string& path) const;
+  bool is_dataset(const std::string& path) const;
+  /// Names of the direct children of a group, in HDF5's (alphabetical) order.
+  std::vector<std::string> children(const std::string& path = ".") const;
+  /// numpy spelling of a dataset's element type: float32, int64, uint8, bool, str, compound, ...
+  std::string dtype_name(const std::string& path) const;
+  /// Throws IoError naming the filter when a dataset is compressed with a filter this HDF5 cannot decode.
+  void check_filters(const std::string& path) const;
+
+  /// Field names of a compound dataset (legacy anndata <= 0.6 dataframes).
+  std::vector<std::string> compound_fields(const std::string& path) const;
+  /// One field of a compound dataset: numbers (converted to T) or strings.
+  template <class T>
+  std::vector<T> read_field(const std::string& path, const std::string& field) const;
+  std::vector<std::string> read_field_strings(const std::string& path, const std::string& field) const;
+  /// HDF5 class of a compound field: H5T_INTEGER, H5T_FLOAT, H5T_STRING, H5T_ENUM, ...
+  H5T_class_t field_class(const std::string& path, const std::string& field) const;
 
   void set_attr(const std::string& name, const std::string& value) const;
   void set_attr(const std::string& name, std::int64_t value) const;
   void set_attr(const std::string& name, double value) const;
   bool has_attr(const std::string& name) const;
+  /// Attributes of a child object ("." = this one): strings (scalar or 1-D, fixed or variable length),
+  /// integers (scalar or 1-D). A zero-length attribute of any type reads as an empty list.
+  bool has_attr(const std::string& path, const std::string& name) const;
+  std::string attr_string(const std::string& path, const std::string& name) const;
+  std::vector<std::string> attr_strings(const std::string& path, const std::string& name) const;
+  std::vector<std::int64_t> attr_ints(const std::string& path, const std::string& name) const;
   std::string attr_string(const std::string& name) const;
   std::int64_t attr_int(const std::string& name) const;
   double attr_double(const std::string& name) const;

@@ -10,7 +10,7 @@ PACKAGES=(
   # runtime stack
   libtorch-dev libopenblas0-pthread
   libopenmpi-dev openmpi-bin
-  libhdf5-openmpi-dev hdf5-tools hdf5-plugin-lzf
+  libhdf5-openmpi-dev hdf5-tools hdf5-plugin-lzf liblzf1
   libyaml-cpp-dev libspdlog-dev libfmt-dev
   libcli11-dev nlohmann-json3-dev zlib1g-dev
   libgtest-dev libgmock-dev
