@@ -119,6 +119,11 @@ Group Location::open_group(const std::string& path) const {
   return Group(std::move(g), file_, object_path(path));
 }
 
+Object Location::open_object(const std::string& path) const {
+  ObjectId o(check(H5Oopen(id_, path.c_str(), H5P_DEFAULT), file_, object_path(path), "cannot open object"));
+  return Object(std::move(o), file_, object_path(path));
+}
+
 Group Location::create_group(const std::string& path) const {
   if (exists(path)) return open_group(path);
   PlistId lcpl(check(H5Pcreate(H5P_LINK_CREATE), file_, path, "H5Pcreate"));
@@ -289,6 +294,9 @@ double Location::attr_double(const std::string& name) const {
 
 // --- groups and files --------------------------------------------------------------------------------
 Group::Group(GroupId id, std::string file, std::string name)
+    : Location(id.get(), std::move(file), std::move(name)), owned_(std::move(id)) {}
+
+Object::Object(ObjectId id, std::string file, std::string name)
     : Location(id.get(), std::move(file), std::move(name)), owned_(std::move(id)) {}
 
 File::File(FileId id, const std::string& path) : Location(id.get(), path, "/"), owned_(std::move(id)) {}

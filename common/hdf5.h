@@ -53,6 +53,7 @@ using SpaceId = Id<H5Sclose>;
 using TypeId = Id<H5Tclose>;
 using PlistId = Id<H5Pclose>;
 using AttrId = Id<H5Aclose>;
+using ObjectId = Id<H5Oclose>;
 
 /// Silences HDF5's automatic error printing (we turn errors into exceptions instead) and, unless
 /// HDF5_PLUGIN_PATH says otherwise, adds Debian's filter-plugin directories (LZF). Idempotent.
@@ -73,6 +74,7 @@ PlistId reproducible_dataset_plist();
 PlistId reproducible_group_plist();
 
 class Group;
+class Object;
 
 /// A file or group: where datasets, groups and attributes live. Paths are relative ("cells/f1").
 class Location {
@@ -85,6 +87,8 @@ class Location {
   /// True if every component of `path` exists (link check, no exception for missing parents).
   bool exists(const std::string& path) const;
   Group open_group(const std::string& path) const;
+  /// Any object (group or dataset), e.g. to put attributes on a dataset.
+  Object open_object(const std::string& path) const;
   /// Creates the group (and missing parents).
   Group create_group(const std::string& path) const;
 
@@ -157,6 +161,14 @@ class Group : public Location {
 
  private:
   GroupId owned_;
+};
+
+class Object : public Location {
+ public:
+  Object(ObjectId id, std::string file, std::string name);
+
+ private:
+  ObjectId owned_;
 };
 
 class File : public Location {

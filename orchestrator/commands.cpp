@@ -1,13 +1,23 @@
+// The registry of `sdm` subcommands. Compiled into the executable (not the orchestrator library) so that
+// leaf tools such as synth can contribute commands without a library depending on tools/.
 #include "orchestrator/command.h"
 
 namespace sdm::orchestrator {
-
+std::unique_ptr<Command> make_datasets_command();
 std::unique_ptr<Command> make_doctor_command();
 std::unique_ptr<Command> make_inspect_command();
+}  // namespace sdm::orchestrator
+namespace sdm::synth {
+std::unique_ptr<orchestrator::Command> make_synth_command();
+}
+
+namespace sdm::orchestrator {
 
 std::vector<std::unique_ptr<Command>> make_commands() {
   std::vector<std::unique_ptr<Command>> commands;
   commands.push_back(make_doctor_command());
+  commands.push_back(make_datasets_command());
+  commands.push_back(synth::make_synth_command());
   commands.push_back(make_inspect_command());
   return commands;
 }

@@ -10,12 +10,15 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
+#include "common/anndata_writer.h"
 #include "common/error.h"
 
 namespace sdm {
 namespace {
 
-std::string fixture(const std::string& name) { return std::string(SDM_FIXTURES) + "/" + name; }
+std::string fixture(const std::string& name) {
+  return name.find('/') == std::string::npos ? std::string(SDM_FIXTURES) + "/" + name : name;
+}
 
 nlohmann::json python_reference(const std::string& path, const std::string& matrix = "X") {
   const std::string cmd = std::string(SDM_PYTHON) + " " + SDM_TEST_DIR + "/fixture_reference.py '" + path + "' " + matrix;
@@ -80,6 +83,15 @@ void expect_matches_reference(const std::string& name, const std::string& matrix
 }
 
 }  // namespace
+
+std::string run_command(const std::string& cmd) {
+  std::FILE* pipe = popen(cmd.c_str(), "r");
+  std::string out;
+  char buf[4096];
+  while (pipe && std::fgets(buf, sizeof buf, pipe)) out += buf;
+  EXPECT_EQ(pipe ? pclose(pipe) : -1, 0) << cmd;
+  return out;
+}
 
 TEST(Fixtures, ModernCsrKitchenSink) {
   expect_matches_reference("modern_kitchensink_anndataR_example.h5ad");
@@ -198,6 +210,83 @@ TEST(BadInput, MissingLayerSuggestsTheExistingOnes) {
   } catch (const DataError& e) {
     EXPECT_NE(std::string(e.what()).find("no such layer; did you mean 'counts'?"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace sdm
+
+namespace sdm {
+
+// anndata (Python) writes X as dense/CSR/CSC in several dtypes, with every obs column kind; we read the same.
+TEST(Interop, WhatAnndataWritesReadsEqual) {
+  const auto dir = (std::filesystem::temp_directory_path() / "sdm_anndata_variants").string();
+  std::filesystem::remove_all(dir);
+  const std::string listing =
+      run_command(std::string(SDM_PYTHON) + " " + SDM_TEST_DIR + "/write_anndata_variants.py " + dir);
+  std::size_t files = 0;
+  for (std::size_t start = 0, nl; (nl = listing.find('\n', start)) != std::string::npos; start = nl + 1) {
+    const std::string path = dir + "/" + listing.substr(start, nl - start);
+    expect_matches_reference(path);
+    expect_matches_reference(path, "layer:counts");
+    ++files;
+  }
+  EXPECT_EQ(files, 7u);
+  std::filesystem::remove_all(dir);
+}
+
+// Our writer's files read back equal in Python anndata: matrix, names, every column kind, categories.
+TEST(Interop, OurWriterReadsBackInAnndata) {
+  CellMatrix m;
+  m.X.rows = 4;
+  m.X.cols = 3;
+  m.X.indptr = {0, 2, 2, 3, 5};
+  m.X.indices = {0, 2, 1, 0, 1};
+  m.X.data = {1, 5, 2, 7, 0.5f};
+  m.obs.index = {"c1", "c2", "c3", "c4"};
+  m.var.index = {"TP53", "EGFR", "MYC"};
+  Column cond{"condition", ColumnType::kCategorical, {}, {1, 0, -1, 1}, {}, {}, {"resistant", "sensitive"}, false};
+  Column stage{"stage", ColumnType::kCategorical, {}, {0, 1, 2, 0}, {}, {}, {"I", "II", "III"}, true};
+  Column donor{"donor", ColumnType::kString, {"a", "b", "a", "c"}, {}, {}, {}, {}, false};
+  Column depth{"n_counts", ColumnType::kFloat, {}, {}, {6, 0, 2, 7.5}, {}, {}, false};
+  Column batch{"batch", ColumnType::kInt, {}, {3, 1, 4, 1}, {}, {}, {}, false};
+  Column flag{"doublet", ColumnType::kBool, {}, {0, 1, 0, 0}, {}, {}, {}, false};
+  Column nint{"maybe_int", ColumnType::kNullableInt, {}, {5, 0, 7, 8}, {}, {0, 1, 0, 0}, {}, false};
+  Column nbool{"maybe_bool", ColumnType::kNullableBool, {}, {1, 0, 0, 1}, {}, {0, 0, 1, 0}, {}, false};
+  m.obs.columns = {cond, stage, donor, depth, batch, flag, nint, nbool};
+  Column ids{"gene_ids", ColumnType::kString, {"ENSG1", "ENSG2", "ENSG3"}, {}, {}, {}, {}, false};
+  m.var.columns = {ids};
+  const auto path = (std::filesystem::temp_directory_path() / "sdm_writer_test.h5ad").string();
+  write_h5ad(path, m, {{"dataset_id", std::string("P01")}, {"scale", 0.02}, {"seed", std::int64_t{3}}});
+
+  const auto ref = python_reference(path);
+  EXPECT_EQ(ref["n_obs"], 4);
+  EXPECT_EQ(ref["n_vars"], 3);
+  EXPECT_EQ(ref["nonzero"], 5);
+  EXPECT_DOUBLE_EQ(ref["sum"].get<double>(), 15.5);
+  EXPECT_EQ(ref["row_sums"], nlohmann::json::parse("[6.0, 0.0, 2.0, 7.5]"));
+  EXPECT_EQ(ref["var_names"], nlohmann::json::parse(R"(["TP53", "EGFR", "MYC"])"));
+  const std::vector<std::string> types{"categorical", "categorical", "string", "float", "int", "bool", "nullable-int", "nullable-bool"};
+  ASSERT_EQ(ref["obs_columns"].size(), types.size());
+  for (std::size_t i = 0; i < types.size(); ++i) EXPECT_EQ(ref["obs_columns"][i]["type"], types[i]) << i;
+  EXPECT_EQ(ref["obs_columns"][0]["head"], nlohmann::json::parse(R"(["sensitive", "resistant", "", "sensitive"])"));
+  // ... and we read our own file back identically.
+  const auto back = read_cells(path);
+  EXPECT_EQ(back.X.data, m.X.data);
+  EXPECT_EQ(back.X.indptr, m.X.indptr);
+  EXPECT_EQ(back.obs.at("stage", path, "obs").ordered, true);
+  EXPECT_EQ(back.obs.at("maybe_bool", path, "obs").missing, nbool.missing);
+  std::filesystem::remove(path);
+}
+
+TEST(Interop, WriterRefusesInconsistentShapes) {
+  CellMatrix m;
+  m.X.rows = 2;
+  m.X.cols = 1;
+  m.X.indptr = {0, 1, 1};
+  m.X.indices = {0};
+  m.X.data = {1};
+  m.obs.index = {"only-one"};
+  m.var.index = {"G"};
+  EXPECT_THROW(write_h5ad((std::filesystem::temp_directory_path() / "bad.h5ad").string(), m), DataError);
 }
 
 }  // namespace sdm
