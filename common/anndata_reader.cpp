@@ -258,8 +258,11 @@ CsrMatrix read_matrix(const h5::File& f, const MatrixRef& m, std::int64_t begin,
     auto indptr = f.read_range<std::int64_t>(m.path + "/indptr", static_cast<hsize_t>(begin), static_cast<hsize_t>(end - begin + 1));
     const std::int64_t lo = indptr.front(), hi = indptr.back();
     if (lo < 0 || hi < lo) throw DataError({f.file(), m.path + "/indptr", ""}, "not monotone (corrupt sparse matrix)");
-    out.data = f.read_range<float>(m.path + "/data", static_cast<hsize_t>(lo), static_cast<hsize_t>(hi - lo));
-    out.indices = f.read_range<std::int32_t>(m.path + "/indices", static_cast<hsize_t>(lo), static_cast<hsize_t>(hi - lo));
+    const auto nnz = static_cast<hsize_t>(hi - lo);
+    out.data.resize(nnz);  // default-initialised: HDF5 writes every element once, nothing zeroes it first
+    out.indices.resize(nnz);
+    f.read_range_into(m.path + "/data", static_cast<hsize_t>(lo), nnz, out.data.data());
+    f.read_range_into(m.path + "/indices", static_cast<hsize_t>(lo), nnz, out.indices.data());
     for (auto& p : indptr) p -= lo;
     out.indptr = std::move(indptr);
   } else {

@@ -182,8 +182,8 @@ void write_h5ad(const std::string& path, const CellMatrix& cells, const std::map
       const std::int64_t shape[2] = {cells.X.rows, cells.X.cols};
       check(H5Awrite(a.get(), H5T_NATIVE_INT64, shape), tmp, "X@shape", "cannot write");
     }
-    X.write("data", cells.X.data);
-    X.write("indices", cells.X.indices);
+    X.write("data", std::span<const float>(cells.X.data));
+    X.write("indices", std::span<const std::int32_t>(cells.X.indices));
     X.write("indptr", cells.X.indptr);
     write_dataframe(f, "obs", cells.obs);
     write_dataframe(f, "var", cells.var);

@@ -4,6 +4,7 @@
 #include <string>
 #include <vector>
 
+#include "common/buffer.h"
 #include "common/table.h"
 
 namespace sdm {
@@ -12,8 +13,8 @@ struct CsrMatrix {
   std::int64_t rows = 0;
   std::int64_t cols = 0;
   std::vector<std::int64_t> indptr{0};  ///< rows + 1 entries
-  std::vector<std::int32_t> indices;    ///< column of each stored value
-  std::vector<float> data;
+  BigVector<std::int32_t> indices;      ///< column of each stored value
+  BigVector<float> data;
 
   std::int64_t nnz() const { return static_cast<std::int64_t>(data.size()); }
   std::size_t bytes() const;

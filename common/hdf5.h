@@ -109,6 +109,9 @@ class Location {
   /// Elements [start, start + count) of a 1-D dataset, converted to T (HDF5 converts any numeric type).
   template <class T>
   std::vector<T> read_range(const std::string& path, hsize_t start, hsize_t count) const;
+  /// The same, into caller-provided storage of `count` elements (no intermediate copy).
+  template <class T>
+  void read_range_into(const std::string& path, hsize_t start, hsize_t count, T* out) const;
   /// Rows [row, row + rows) of a 2-D dataset, flattened row-major and converted to T.
   template <class T>
   std::vector<T> read_rows(const std::string& path, hsize_t row, hsize_t rows) const;

@@ -88,6 +88,13 @@ void Location::check_filters(const std::string& path) const {
 
 template <class T>
 std::vector<T> Location::read_range(const std::string& path, hsize_t start, hsize_t count) const {
+  std::vector<T> out(count);
+  read_range_into(path, start, count, out.data());
+  return out;
+}
+
+template <class T>
+void Location::read_range_into(const std::string& path, hsize_t start, hsize_t count, T* out) const {
   const std::string where = object_path(path);
   check_filters(path);
   DatasetId ds(check(H5Dopen2(id(), path.c_str(), H5P_DEFAULT), file(), where, "cannot open dataset"));
@@ -98,13 +105,10 @@ std::vector<T> Location::read_range(const std::string& path, hsize_t start, hsiz
   if (start > n || count > n - start)
     throw IoError({file(), where, ""}, "range [" + std::to_string(start) + ", " + std::to_string(start + count) +
                                            ") outside the dataset's " + std::to_string(n) + " elements (truncated or inconsistent file?)");
-  std::vector<T> out(count);
-  if (count == 0) return out;
+  if (count == 0) return;
   H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr);
   SpaceId mspace(H5Screate_simple(1, &count, nullptr));
-  check(H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), H5P_DEFAULT, out.data()), file(), where,
-        "cannot read");
-  return out;
+  check(H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), H5P_DEFAULT, out), file(), where, "cannot read");
 }
 
 template <class T>
@@ -129,6 +133,7 @@ std::vector<T> Location::read_rows(const std::string& path, hsize_t row, hsize_t
 
 #define SDM_H5_INSTANTIATE(T)                                                                         \
   template std::vector<T> Location::read_range<T>(const std::string&, hsize_t, hsize_t) const;       \
+  template void Location::read_range_into<T>(const std::string&, hsize_t, hsize_t, T*) const;        \
   template std::vector<T> Location::read_rows<T>(const std::string&, hsize_t, hsize_t) const;        \
   template std::vector<T> Location::read_field<T>(const std::string&, const std::string&) const;
 SDM_H5_INSTANTIATE(float)
