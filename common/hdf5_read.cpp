@@ -143,25 +143,21 @@ SDM_H5_INSTANTIATE(std::int32_t)
 SDM_H5_INSTANTIATE(std::int64_t)
 #undef SDM_H5_INSTANTIATE
 
-bool Location::is_group(const std::string& path) const {
-  if (!exists(path)) return false;
+namespace {
+/// The object type at `path`, or H5O_TYPE_UNKNOWN when nothing is there.
+H5O_type_t object_type(const Location& loc, const std::string& path) {
+  if (!loc.exists(path)) return H5O_TYPE_UNKNOWN;
   H5O_info_t info;
-  if (H5Oget_info_by_name(id(), path.c_str(), &info, H5P_DEFAULT) < 0) {
+  if (H5Oget_info_by_name(loc.id(), path.c_str(), &info, H5P_DEFAULT) < 0) {
     H5Eclear2(H5E_DEFAULT);
-    return false;
+    return H5O_TYPE_UNKNOWN;
   }
-  return info.type == H5O_TYPE_GROUP;
+  return info.type;
 }
+}  // namespace
 
-bool Location::is_dataset(const std::string& path) const {
-  if (!exists(path)) return false;
-  H5O_info_t info;
-  if (H5Oget_info_by_name(id(), path.c_str(), &info, H5P_DEFAULT) < 0) {
-    H5Eclear2(H5E_DEFAULT);
-    return false;
-  }
-  return info.type == H5O_TYPE_DATASET;
-}
+bool Location::is_group(const std::string& path) const { return object_type(*this, path) == H5O_TYPE_GROUP; }
+bool Location::is_dataset(const std::string& path) const { return object_type(*this, path) == H5O_TYPE_DATASET; }
 
 std::vector<std::string> Location::children(const std::string& path) const {
   GroupId g(check(H5Gopen2(id(), path.c_str(), H5P_DEFAULT), file(), object_path(path), "cannot open group"));

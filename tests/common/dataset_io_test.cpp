@@ -290,3 +290,44 @@ TEST(Interop, WriterRefusesInconsistentShapes) {
 }
 
 }  // namespace sdm
+
+namespace sdm {
+
+TEST(Tsv, ReadsPlainAndGzippedScDrugMapLayout) {
+  const auto dir = std::filesystem::temp_directory_path() / "sdm_tsv_test";
+  std::filesystem::create_directories(dir);
+  const std::string plain = (dir / "P01.tsv").string();
+  std::ofstream(plain) << "Cell_barcode\tCondition\tTP53\tEGFR\tMYC\n"
+                          "AAAC-1\tsensitive\t0\t3\t1.5\n"
+                          "AAAG-1\tresistant\t2\t0\t0\n"
+                          "AACT-1\tsensitive\t0\t0\t4\n";
+  ASSERT_EQ(std::system(("gzip -kf " + plain).c_str()), 0);
+  for (const std::string& path : {plain, plain + ".gz"}) {
+    SCOPED_TRACE(path);
+    EXPECT_EQ(detect_format(path), FileFormat::kTsv);
+    const auto m = read_cells(path);
+    EXPECT_EQ(m.n_obs(), 3);
+    EXPECT_EQ(m.var.index, (std::vector<std::string>{"TP53", "EGFR", "MYC"}));
+    EXPECT_EQ(m.obs.index[1], "AAAG-1");
+    EXPECT_EQ(m.X.indptr, (std::vector<std::int64_t>{0, 2, 3, 4}));
+    EXPECT_DOUBLE_EQ(m.X.sum(), 10.5);
+    const auto& cond = m.obs.at("condition", path, "obs");
+    EXPECT_EQ(cond.categories, (std::vector<std::string>{"resistant", "sensitive"}));
+    EXPECT_EQ(cond.text(0), "sensitive");
+    EXPECT_EQ(inspect_file(path).nnz, 4);
+  }
+  const std::string bad = (dir / "bad.tsv").string();
+  std::ofstream(bad) << "Cell_barcode\tCondition\tTP53\nA\tsensitive\tlots\n";
+  try {
+    read_cells(bad);
+    FAIL();
+  } catch (const DataError& e) {
+    EXPECT_NE(std::string(e.what()).find("line 2, gene TP53 = 'lots': not a number"), std::string::npos) << e.what();
+  }
+  const std::string ragged = (dir / "ragged.tsv").string();
+  std::ofstream(ragged) << "Cell_barcode\tCondition\tTP53\tEGFR\nA\tsensitive\t1\n";
+  EXPECT_THROW(read_cells(ragged), DataError);
+  std::filesystem::remove_all(dir);
+}
+
+}  // namespace sdm
