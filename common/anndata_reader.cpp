@@ -23,7 +23,10 @@ Column read_categorical_group(const h5::Location& loc, const std::string& path, 
   c.type = ColumnType::kCategorical;
   c.ints = loc.read<std::int64_t>(path + "/codes");
   c.categories = read_as_strings(loc, path + "/categories");
-  c.ordered = loc.has_attr(path, "ordered") && !loc.attr_ints(path, "ordered").empty() && loc.attr_ints(path, "ordered")[0] != 0;
+  if (loc.has_attr(path, "ordered")) {
+    const auto ordered = loc.attr_ints(path, "ordered");
+    c.ordered = !ordered.empty() && ordered[0] != 0;
+  }
   return c;
 }
 
@@ -248,8 +251,8 @@ CsrMatrix read_matrix(const h5::File& f, const MatrixRef& m, std::int64_t begin,
   out.cols = m.cols;
   if (m.cols > INT32_MAX) throw DataError({f.file(), m.path, ""}, "more than 2^31 genes");
   if (m.encoding == "dense") {
-    // Bounded blocks (~64 MiB of float32), so a dense file never needs its whole dense copy in memory.
-    const std::int64_t block = std::max<std::int64_t>(1, (std::int64_t{16} << 20) / std::max<std::int64_t>(1, m.cols));
+    // Bounded blocks, so a dense file never needs its whole dense copy in memory.
+    const std::int64_t block = rows_per_block(m.cols);
     for (std::int64_t r = begin; r < end; r += block) {
       const std::int64_t n = std::min(block, end - r);
       append_dense_block(out, f.read_rows<float>(m.path, static_cast<hsize_t>(r), static_cast<hsize_t>(n)), n, m.cols);
@@ -295,7 +298,7 @@ CsrMatrix read_matrix(const h5::File& f, const MatrixRef& m, std::int64_t begin,
 
 std::int64_t count_dense_nonzeros(const h5::File& f, const MatrixRef& m) {
   std::int64_t nnz = 0;
-  const std::int64_t block = std::max<std::int64_t>(1, (std::int64_t{16} << 20) / std::max<std::int64_t>(1, m.cols));
+  const std::int64_t block = rows_per_block(m.cols);
   for (std::int64_t r = 0; r < m.rows; r += block) {
     const auto values = f.read_rows<float>(m.path, static_cast<hsize_t>(r), static_cast<hsize_t>(std::min(block, m.rows - r)));
     nnz += std::count_if(values.begin(), values.end(), [](float v) { return v != 0.0f; });

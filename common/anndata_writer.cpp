@@ -52,9 +52,7 @@ void set_string_list_attr(const h5::Location& loc, const std::string& name, cons
                        loc.file(), name, "cannot create attribute"));
     return;
   }
-  h5::TypeId type(H5Tcopy(H5T_C_S1));
-  H5Tset_size(type.get(), H5T_VARIABLE);
-  H5Tset_cset(type.get(), H5T_CSET_UTF8);
+  auto type = h5::utf8_string_type();
   const hsize_t n = values.size();
   h5::SpaceId space(H5Screate_simple(1, &n, nullptr));
   h5::AttrId a(check(H5Acreate2(loc.id(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, H5P_DEFAULT), loc.file(),
@@ -140,9 +138,7 @@ void write_scalar(const h5::Location& g, const std::string& name, const UnsScala
   h5::SpaceId space(H5Screate(H5S_SCALAR));
   auto dcpl = h5::reproducible_dataset_plist();
   if (const auto* s = std::get_if<std::string>(&value)) {
-    h5::TypeId type(H5Tcopy(H5T_C_S1));
-    H5Tset_size(type.get(), H5T_VARIABLE);
-    H5Tset_cset(type.get(), H5T_CSET_UTF8);
+    auto type = h5::utf8_string_type();
     h5::DatasetId ds(check(H5Dcreate2(g.id(), name.c_str(), type.get(), space.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
                            g.file(), name, "cannot create"));
     const char* p = s->c_str();

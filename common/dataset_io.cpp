@@ -1,5 +1,6 @@
 #include "common/dataset_io.h"
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -98,6 +99,10 @@ nlohmann::json to_json(const FileInfo& info) {
           {"layers", info.layers},
           {"obs_columns", columns(info.obs_columns)},
           {"var_columns", columns(info.var_columns)}};
+}
+
+std::int64_t rows_per_block(std::int64_t width) {
+  return std::max<std::int64_t>(1, (std::int64_t{16} << 20) / std::max<std::int64_t>(1, width));
 }
 
 std::pair<std::int64_t, std::int64_t> resolve_rows(const ReadOptions& options, std::int64_t rows, const std::string& path) {

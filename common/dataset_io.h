@@ -62,6 +62,9 @@ FileInfo inspect_loom(const std::string& path);
 CellMatrix read_tsv(const std::string& path, const ReadOptions& options);
 FileInfo inspect_tsv(const std::string& path);
 
+/// Rows per block when reading a dense matrix of `width` columns in bounded blocks (~64 MiB of float32).
+std::int64_t rows_per_block(std::int64_t width);
+
 /// [begin, end) clamped to `rows`; throws ConfigError for an empty or inverted range.
 std::pair<std::int64_t, std::int64_t> resolve_rows(const ReadOptions& options, std::int64_t rows, const std::string& path);
 

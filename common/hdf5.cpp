@@ -54,6 +54,28 @@ hid_t check(hid_t status, const std::string& file, const std::string& object, co
   return status;
 }
 
+TypeId utf8_string_type() {
+  TypeId t(H5Tcopy(H5T_C_S1));
+  H5Tset_size(t.get(), H5T_VARIABLE);
+  H5Tset_cset(t.get(), H5T_CSET_UTF8);
+  return t;
+}
+
+std::vector<std::string> split_fixed_strings(const std::vector<char>& buf, std::size_t width, std::size_t n,
+                                             bool space_padded) {
+  std::vector<std::string> out;
+  out.reserve(n);
+  for (std::size_t i = 0; i < n; ++i) {
+    const char* s = buf.data() + i * width;
+    std::size_t len = 0;
+    while (len < width && s[len] != '\0') ++len;
+    if (space_padded)
+      while (len > 0 && s[len - 1] == ' ') --len;
+    out.emplace_back(s, len);
+  }
+  return out;
+}
+
 template <>
 hid_t native_type<float>() { return H5T_NATIVE_FLOAT; }
 template <>
@@ -145,12 +167,6 @@ DatasetId create_dataset(const Location& loc, const std::string& path, hid_t fil
                          loc.file(), path, "cannot create dataset"));
 }
 
-TypeId utf8_string_type() {
-  TypeId t(H5Tcopy(H5T_C_S1));
-  H5Tset_size(t.get(), H5T_VARIABLE);
-  H5Tset_cset(t.get(), H5T_CSET_UTF8);
-  return t;
-}
 
 hsize_t element_count(hid_t space) {
   const hssize_t n = H5Sget_simple_extent_npoints(space);
@@ -224,12 +240,7 @@ std::vector<std::string> Location::read_strings(const std::string& path) const {
     std::vector<char> buf(n * width);
     if (n) check(H5Dread(ds.get(), ftype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), file_, where,
                  "cannot read strings");
-    for (hsize_t i = 0; i < n; ++i) {
-      const char* s = buf.data() + i * width;
-      std::size_t len = 0;
-      while (len < width && s[len] != '\0') ++len;  // fixed-width strings are NUL- or space-padded
-      out.emplace_back(s, len);
-    }
+    out = split_fixed_strings(buf, width, n, H5Tget_strpad(ftype.get()) == H5T_STR_SPACEPAD);
   }
   return out;
 }

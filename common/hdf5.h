@@ -65,6 +65,13 @@ std::string take_error_stack();
 /// Throws IoError({file, object}, what + HDF5's reason) when `status` is negative; returns it otherwise.
 hid_t check(hid_t status, const std::string& file, const std::string& object, const std::string& what);
 
+/// Variable-length UTF-8 string type (what anndata and h5py write).
+TypeId utf8_string_type();
+
+/// Strings from `n` fixed-width elements: each ends at its first NUL; space-padded data loses trailing spaces.
+std::vector<std::string> split_fixed_strings(const std::vector<char>& buf, std::size_t width, std::size_t n,
+                                             bool space_padded);
+
 /// HDF5 in-memory type for a C++ arithmetic type.
 template <class T>
 hid_t native_type();

@@ -8,12 +8,6 @@
 namespace sdm::h5 {
 namespace {
 
-TypeId vlen_utf8() {
-  TypeId t(H5Tcopy(H5T_C_S1));
-  H5Tset_size(t.get(), H5T_VARIABLE);
-  H5Tset_cset(t.get(), H5T_CSET_UTF8);
-  return t;
-}
 
 std::string filter_name(H5Z_filter_t id) {
   switch (id) {
@@ -28,21 +22,6 @@ std::string filter_name(H5Z_filter_t id) {
     case 32015: return "zstd";
     default: return "unknown";
   }
-}
-
-/// Strings from a buffer of fixed-width elements: stop at the first NUL, drop trailing spaces of space-padded data.
-std::vector<std::string> split_fixed(const std::vector<char>& buf, std::size_t width, std::size_t n, bool space_padded) {
-  std::vector<std::string> out;
-  out.reserve(n);
-  for (std::size_t i = 0; i < n; ++i) {
-    const char* s = buf.data() + i * width;
-    std::size_t len = 0;
-    while (len < width && s[len] != '\0') ++len;
-    if (space_padded)
-      while (len > 0 && s[len - 1] == ' ') --len;
-    out.emplace_back(s, len);
-  }
-  return out;
 }
 
 /// HDF5 1.10 loads filter plugins only when a read needs them, and H5Zfilter_avail does not trigger that:
@@ -241,7 +220,7 @@ std::vector<std::string> Location::read_field_strings(const std::string& path, c
   SpaceId space(H5Dget_space(ds.get()));
   const auto n = static_cast<std::size_t>(std::max<hssize_t>(H5Sget_simple_extent_npoints(space.get()), 0));
   if (H5Tis_variable_str(member.get()) > 0) {
-    auto str = vlen_utf8();
+    auto str = utf8_string_type();
     TypeId mtype(H5Tcreate(H5T_COMPOUND, sizeof(char*)));
     H5Tinsert(mtype.get(), field.c_str(), 0, str.get());
     std::vector<char*> ptrs(n, nullptr);
@@ -256,7 +235,7 @@ std::vector<std::string> Location::read_field_strings(const std::string& path, c
   H5Tinsert(mtype.get(), field.c_str(), 0, member.get());
   std::vector<char> buf(n * width);
   if (n) check(H5Dread(ds.get(), mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), file(), where, "cannot read");
-  return split_fixed(buf, width, n, H5Tget_strpad(member.get()) == H5T_STR_SPACEPAD);
+  return split_fixed_strings(buf, width, n, H5Tget_strpad(member.get()) == H5T_STR_SPACEPAD);
 }
 
 // --- attributes on any child ----------------------------------------------------------------------------
@@ -277,7 +256,7 @@ std::vector<std::string> Location::attr_strings(const std::string& path, const s
   if (n == 0) return {};  // anndata writes an empty float64 array for "no columns"
   if (H5Tget_class(ftype.get()) != H5T_STRING) throw IoError({file(), where, ""}, "expected a string attribute");
   if (H5Tis_variable_str(ftype.get()) > 0) {
-    auto mtype = vlen_utf8();
+    auto mtype = utf8_string_type();
     std::vector<char*> ptrs(n, nullptr);
     check(H5Aread(a.get(), mtype.get(), ptrs.data()), file(), where, "cannot read attribute");
     std::vector<std::string> out;
@@ -288,7 +267,7 @@ std::vector<std::string> Location::attr_strings(const std::string& path, const s
   const std::size_t width = H5Tget_size(ftype.get());
   std::vector<char> buf(n * width);
   check(H5Aread(a.get(), ftype.get(), buf.data()), file(), where, "cannot read attribute");
-  return split_fixed(buf, width, n, H5Tget_strpad(ftype.get()) == H5T_STR_SPACEPAD);
+  return split_fixed_strings(buf, width, n, H5Tget_strpad(ftype.get()) == H5T_STR_SPACEPAD);
 }
 
 std::string Location::attr_string(const std::string& path, const std::string& name) const {

@@ -171,7 +171,7 @@ CellMatrix read_loom(const std::string& path, const ReadOptions& options) {
     float value;
   };
   std::vector<std::vector<Entry>> per_cell(static_cast<std::size_t>(end - begin));
-  const std::int64_t block = std::max<std::int64_t>(1, (std::int64_t{16} << 20) / std::max<std::int64_t>(1, n_cells));
+  const std::int64_t block = rows_per_block(n_cells);
   for (std::int64_t g = 0; g < n_genes; g += block) {
     const std::int64_t rows = std::min(block, n_genes - g);
     const auto values = f.read_rows<float>("matrix", static_cast<hsize_t>(g), static_cast<hsize_t>(rows));
