@@ -6,6 +6,10 @@ namespace sdm::orchestrator {
 std::unique_ptr<Command> make_datasets_command();
 std::unique_ptr<Command> make_doctor_command();
 std::unique_ptr<Command> make_inspect_command();
+std::unique_ptr<Command> make_sweep_command();
+std::unique_ptr<Command> make_status_command();
+std::unique_ptr<Command> make_export_command();
+std::unique_ptr<Command> make_consolidate_command();
 }  // namespace sdm::orchestrator
 namespace sdm::synth {
 std::unique_ptr<orchestrator::Command> make_synth_command();
@@ -19,6 +23,10 @@ std::vector<std::unique_ptr<Command>> make_commands() {
   commands.push_back(make_datasets_command());
   commands.push_back(synth::make_synth_command());
   commands.push_back(make_inspect_command());
+  commands.push_back(make_sweep_command());
+  commands.push_back(make_status_command());
+  commands.push_back(make_export_command());
+  commands.push_back(make_consolidate_command());
   return commands;
 }
 

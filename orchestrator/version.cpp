@@ -13,6 +13,9 @@
 
 namespace sdm::orchestrator {
 
+std::string version_string() { return SDM_VERSION_STRING; }
+std::string git_sha() { return SDM_GIT_SHA; }
+
 std::string version_report() {
   unsigned major = 0, minor = 0, release = 0;
   H5get_libversion(&major, &minor, &release);

@@ -1,0 +1,232 @@
+#include "orchestrator/results_table.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <sstream>
+#include <tuple>
+
+#include "common/error.h"
+#include "common/hdf5.h"
+#include "common/metrics.h"
+#include "common/text.h"
+
+namespace sdm::orchestrator {
+
+const std::vector<std::string>& export_formats() {
+  static const std::vector<std::string> kFormats{"text", "csv", "md", "latex", "json"};
+  return kFormats;
+}
+
+std::string format_number(double value) {
+  if (std::isnan(value)) return "NaN";
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.4f", value);
+  return buf;
+}
+
+namespace {
+
+std::string csv_cell(const std::string& s) {
+  if (s.find_first_of(",\"\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
+  return out + "\"";
+}
+
+std::string latex_cell(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    if (std::string("&%$#_{}").find(c) != std::string::npos) out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+std::string md_cell(std::string s) {
+  std::string out;
+  for (char c : s) out += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
+  return out;
+}
+
+}  // namespace
+
+std::string render(const TextTable& t, const std::string& format) {
+  std::ostringstream out;
+  if (format == "csv") {
+    for (std::size_t i = 0; i < t.header.size(); ++i) out << (i ? "," : "") << csv_cell(t.header[i]);
+    out << "\n";
+    for (const auto& row : t.rows) {
+      for (std::size_t i = 0; i < row.size(); ++i) out << (i ? "," : "") << csv_cell(row[i]);
+      out << "\n";
+    }
+  } else if (format == "md") {
+    out << "|";
+    for (const auto& h : t.header) out << " " << md_cell(h) << " |";
+    out << "\n|";
+    for (std::size_t i = 0; i < t.header.size(); ++i) out << "---|";
+    out << "\n";
+    for (const auto& row : t.rows) {
+      out << "|";
+      for (const auto& c : row) out << " " << md_cell(c) << " |";
+      out << "\n";
+    }
+  } else if (format == "latex") {
+    out << "\\begin{tabular}{" << std::string(t.header.size(), 'l') << "}\n\\hline\n";
+    for (std::size_t i = 0; i < t.header.size(); ++i) out << (i ? " & " : "") << latex_cell(t.header[i]);
+    out << " \\\\\n\\hline\n";
+    for (const auto& row : t.rows) {
+      for (std::size_t i = 0; i < row.size(); ++i) out << (i ? " & " : "") << latex_cell(row[i]);
+      out << " \\\\\n";
+    }
+    out << "\\hline\n\\end{tabular}\n";
+  } else if (format == "json") {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& row : t.rows) {
+      nlohmann::json r = nlohmann::json::object();
+      for (std::size_t i = 0; i < row.size() && i < t.header.size(); ++i) r[t.header[i]] = row[i];
+      rows.push_back(r);
+    }
+    out << rows.dump(1) << "\n";
+  } else if (format == "text") {
+    std::vector<std::size_t> width(t.header.size(), 0);
+    for (std::size_t i = 0; i < t.header.size(); ++i) width[i] = t.header[i].size();
+    for (const auto& row : t.rows) {
+      for (std::size_t i = 0; i < row.size() && i < width.size(); ++i) width[i] = std::max(width[i], row[i].size());
+    }
+    auto line = [&](const std::vector<std::string>& cells) {
+      for (std::size_t i = 0; i < cells.size(); ++i) {
+        out << cells[i] << (i + 1 < cells.size() ? std::string(width[i] - cells[i].size() + 2, ' ') : "");
+      }
+      out << "\n";
+    };
+    line(t.header);
+    for (const auto& row : t.rows) line(row);
+  } else {
+    throw ConfigError({"<cli>", "--format", format}, "unknown format; " + suggest(format, export_formats()));
+  }
+  return out.str();
+}
+
+TextTable read_store_group(const std::string& store, const std::string& group, const std::vector<FieldSpec>& fields) {
+  h5::init();
+  const h5::File file = h5::File::open(store);
+  if (!file.has_attr("sdm_schema_version")) throw IoError({store, "sdm_schema_version", ""}, "not an sdm store");
+  const auto version = file.attr_int("sdm_schema_version");
+  if (version != kStoreSchemaVersion) {
+    throw IoError({store, "sdm_schema_version", std::to_string(version)},
+                  "store schema version not supported by this sdm (it reads version " + std::to_string(kStoreSchemaVersion) + ")");
+  }
+  TextTable t;
+  std::vector<std::vector<std::string>> columns;
+  for (const auto& f : fields) {
+    t.header.push_back(f.name);
+    const std::string path = group + "/" + f.name;
+    std::vector<std::string> col;
+    if (f.kind == FieldKind::kText) {
+      col = file.read_strings(path);
+    } else if (f.kind == FieldKind::kInt) {
+      for (auto v : file.read<std::int64_t>(path)) col.push_back(std::to_string(v));
+    } else {
+      for (auto v : file.read<double>(path)) col.push_back(format_number(v));
+    }
+    columns.push_back(std::move(col));
+  }
+  const std::size_t n = columns.empty() ? 0 : columns.front().size();
+  t.rows.assign(n, std::vector<std::string>(fields.size()));
+  for (std::size_t c = 0; c < columns.size(); ++c) {
+    for (std::size_t r = 0; r < n && r < columns[c].size(); ++r) t.rows[r][c] = std::move(columns[c][r]);
+  }
+  return t;
+}
+
+std::vector<CellRecord> read_store_cells(const std::string& store) {
+  h5::init();
+  const h5::File file = h5::File::open(store);
+  std::vector<CellRecord> cells;
+  for (const auto& f : cell_fields()) {
+    const std::string path = "cells/" + f.name;
+    if (f.kind == FieldKind::kText) {
+      const auto v = file.read_strings(path);
+      cells.resize(std::max(cells.size(), v.size()));
+      for (std::size_t i = 0; i < v.size(); ++i) cells[i].set(f.name, v[i]);
+    } else if (f.kind == FieldKind::kInt) {
+      const auto v = file.read<std::int64_t>(path);
+      cells.resize(std::max(cells.size(), v.size()));
+      for (std::size_t i = 0; i < v.size(); ++i) cells[i].set(f.name, v[i]);
+    } else {
+      const auto v = file.read<double>(path);
+      cells.resize(std::max(cells.size(), v.size()));
+      for (std::size_t i = 0; i < v.size(); ++i) cells[i].set(f.name, v[i]);
+    }
+  }
+  return cells;
+}
+
+TextTable summary_table(const std::vector<CellRecord>& cells) {
+  using Key = std::tuple<std::string, std::string, std::string, std::string, std::string>;
+  struct Acc {
+    int done = 0, failed = 0, other = 0;
+    std::map<std::string, std::vector<double>> values;
+  };
+  std::map<Key, Acc> groups;
+  const std::vector<std::string> shown{"f1", "auroc", "auprc", "balanced_accuracy", "mcc"};
+  for (const auto& c : cells) {
+    const std::string status = c.text("status");
+    if (c.text("model").empty()) continue;  // interrupted rows carry no configuration
+    Acc& a = groups[{c.text("model"), c.text("preset"), c.text("strategy"), c.text("protocol"), c.text("split")}];
+    if (status == "done") {
+      ++a.done;
+      for (const auto& m : shown) {
+        const double v = c.real(m);
+        if (!std::isnan(v)) a.values[m].push_back(v);
+      }
+    } else if (status == "failed") {
+      ++a.failed;
+    } else {
+      ++a.other;
+    }
+  }
+  TextTable t;
+  t.header = {"model", "preset", "strategy", "protocol", "split", "done", "failed"};
+  for (const auto& m : shown) t.header.push_back(m);
+  for (const auto& [key, a] : groups) {
+    std::vector<std::string> row{std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key),
+                                 std::get<4>(key), std::to_string(a.done), std::to_string(a.failed)};
+    for (const auto& m : shown) {
+      auto it = a.values.find(m);
+      if (it == a.values.end() || it->second.empty()) {
+        row.push_back("NaN");
+        continue;
+      }
+      const auto& v = it->second;
+      double mean = 0, sq = 0;
+      for (double x : v) mean += x;
+      mean /= static_cast<double>(v.size());
+      for (double x : v) sq += (x - mean) * (x - mean);
+      const double sd = v.size() > 1 ? std::sqrt(sq / static_cast<double>(v.size() - 1)) : 0.0;
+      char buf[64];
+      std::snprintf(buf, sizeof buf, "%.3f ± %.3f", mean, sd);
+      row.push_back(v.size() > 1 ? buf : format_number(mean));
+    }
+    t.rows.push_back(std::move(row));
+  }
+  return t;
+}
+
+TextTable cost_table(const std::vector<CellRecord>& cells) {
+  TextTable t;
+  t.header = {"cell_id", "model", "strategy", "protocol", "test_group", "status", "wall_s", "cpu_s", "peak_rss_mb",
+              "gpu_s", "device", "rank", "host"};
+  for (const auto& c : cells) {
+    t.rows.push_back({c.text("cell_id"), c.text("model"), c.text("strategy"), c.text("protocol"), c.text("test_group"),
+                      c.text("status"), format_number(c.real("wall_s")), format_number(c.real("cpu_s")),
+                      format_number(c.real("peak_rss_mb")), format_number(c.real("gpu_s")), c.text("device"),
+                      std::to_string(c.integer("rank")), c.text("host")});
+  }
+  return t;
+}
+
+}  // namespace sdm::orchestrator

@@ -1,0 +1,202 @@
+// `sdm status`, `sdm export` and `sdm consolidate`: reading a store and its records after (or during) a sweep.
+#include <CLI/CLI.hpp>
+#include <filesystem>
+#include <fstream>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <set>
+
+#include "common/cell_record.h"
+#include "common/error.h"
+#include "common/text.h"
+#include "orchestrator/command.h"
+#include "orchestrator/consolidate.h"
+#include "orchestrator/results_table.h"
+#include "orchestrator/store_files.h"
+
+namespace sdm::orchestrator {
+namespace fs = std::filesystem;
+namespace {
+
+void require_store_dir(const StorePaths& paths) {
+  std::error_code ec;
+  if (!fs::exists(paths.records, ec) && !fs::exists(paths.store, ec)) {
+    throw IoError({paths.store, "", ""}, "no sweep store here (neither the store nor " + paths.records + " exists)");
+  }
+}
+
+/// CONTRACTS §8: counts from records + journal, valid before consolidation and while a sweep runs.
+nlohmann::json store_status(const StorePaths& paths) {
+  require_store_dir(paths);
+  std::error_code ec;
+  std::vector<std::string> expected;
+  if (fs::exists(paths.expected, ec)) {
+    expected = nlohmann::json::parse(read_text_file(paths.expected)).at("cells").get<std::vector<std::string>>();
+  }
+  std::map<std::string, CellRecord> records;
+  if (fs::exists(paths.records, ec)) {
+    for (const auto& entry : fs::directory_iterator(paths.records)) {
+      const auto name = entry.path().filename().string();
+      if (entry.path().extension() != ".h5" || name.find(".tmp") != std::string::npos) continue;
+      try {
+        records[entry.path().stem().string()] = read_record(entry.path().string(), false);
+      } catch (const std::exception& e) {
+        CellRecord broken;
+        broken.set("status", std::string("failed"));
+        broken.set("error", std::string("unreadable record: ") + e.what());
+        records[entry.path().stem().string()] = broken;
+      }
+    }
+  }
+  if (expected.empty()) {
+    for (const auto& [id, unused] : records) expected.push_back(id);
+  }
+  std::map<std::string, std::string> last;
+  for (const auto& e : Journal::read(paths.journal)) last[e.value("cell_id", std::string())] = e.value("status", std::string());
+  const bool live = fs::exists(paths.lock, ec);
+  std::map<std::string, std::int64_t> counts{{"done", 0}, {"failed", 0}, {"interrupted", 0}, {"pending", 0}, {"running", 0}};
+  nlohmann::json failed = nlohmann::json::array();
+  for (const auto& id : expected) {
+    auto it = records.find(id);
+    const auto j = last.find(id);
+    const bool started = j != last.end() && j->second == "running";
+    if (started && (it == records.end() || live)) {
+      // Started after its last record: running now, or interrupted when no sweep holds the store.
+      ++counts[live ? "running" : "interrupted"];
+    } else if (it == records.end()) {
+      ++counts["pending"];
+    } else if (it->second.text("status") == "done") {
+      ++counts["done"];
+    } else {
+      ++counts["failed"];
+      failed.push_back({{"cell_id", id}, {"error", it->second.text("error")}, {"attempts", it->second.integer("attempts")}});
+    }
+  }
+  return {{"schema_version", kStoreSchemaVersion}, {"expected", expected.size()}, {"counts", counts},
+          {"failed", failed}, {"locked", live}, {"consolidated", fs::exists(paths.store, ec)}};
+}
+
+class StatusCommand final : public Command {
+ public:
+  const char* name() const override { return "status"; }
+  const char* summary() const override { return "Counts of done / failed / pending cells of a store, and why cells failed"; }
+  void configure(CLI::App& app) override {
+    app.add_option("store", store_, "The sweep's store.h5 (its directory holds records/ and journal.jsonl)")->required();
+    app.add_flag("--json", json_, "Print JSON (CONTRACTS §8)");
+  }
+  int run(const RunContext&) override {
+    const auto s = store_status(StorePaths::for_store(store_));
+    if (json_) {
+      std::cout << s.dump(2) << std::endl;
+      return 0;
+    }
+    const auto& c = s["counts"];
+    std::cout << store_ << ": " << s["expected"].get<std::int64_t>() << " cells: " << c["done"] << " done, " << c["failed"]
+              << " failed, " << c["running"] << " running, " << c["interrupted"] << " interrupted, " << c["pending"]
+              << " pending" << (s["locked"].get<bool>() ? " (a sweep holds the lock)" : "") << "\n";
+    for (const auto& f : s["failed"]) {
+      std::cout << "  failed " << f["cell_id"].get<std::string>().substr(0, 12) << " after " << f["attempts"]
+                << " attempt(s): " << f["error"].get<std::string>() << "\n";
+    }
+    return 0;
+  }
+
+ private:
+  std::string store_;
+  bool json_ = false;
+};
+
+class ExportCommand final : public Command {
+ public:
+  const char* name() const override { return "export"; }
+  const char* summary() const override { return "Write a store's cells, predictions, per-dataset breakdown, cost or summary as csv/md/latex/json"; }
+  void configure(CLI::App& app) override {
+    app.add_option("store", store_, "A consolidated store.h5")->required();
+    app.add_option("--what", what_, "cells | predictions | breakdown | cost | summary")->capture_default_str();
+    app.add_option("--format", format_, "csv | md | latex | json | text")->capture_default_str();
+    app.add_option("--out", out_, "Write here instead of stdout");
+  }
+  int run(const RunContext&) override {
+    std::error_code ec;
+    if (!fs::exists(store_, ec)) {
+      throw IoError({store_, "", ""}, "no consolidated store; run `sdm consolidate " + store_ + "` (or finish the sweep)");
+    }
+    render(std::string(), format_);  // validates the format before reading anything
+    TextTable table;
+    if (what_ == "cells") {
+      table = read_store_group(store_, "cells", cell_fields());
+    } else if (what_ == "predictions") {
+      table = read_store_group(store_, "predictions", prediction_fields());
+    } else if (what_ == "breakdown") {
+      table = read_store_group(store_, "breakdown", breakdown_fields());
+    } else if (what_ == "cost") {
+      table = cost_table(read_store_cells(store_));
+    } else if (what_ == "summary") {
+      table = summary_table(read_store_cells(store_));
+    } else {
+      const std::vector<std::string> kinds{"cells", "predictions", "breakdown", "cost", "summary"};
+      throw ConfigError({"<cli>", "--what", what_}, "unknown table; " + suggest(what_, kinds));
+    }
+    const std::string text = sdm::orchestrator::render(table, format_);
+    if (out_.empty()) {
+      std::cout << text;
+    } else {
+      std::ofstream out(out_);
+      out << text;
+      if (!out) throw IoError({out_, "", ""}, "cannot write");
+    }
+    return 0;
+  }
+
+ private:
+  static void render(const std::string&, const std::string& format) {
+    sdm::orchestrator::render(TextTable{{"x"}, {}}, format);
+  }
+  std::string store_, what_ = "cells", format_ = "csv", out_;
+};
+
+class ConsolidateCommand final : public Command {
+ public:
+  const char* name() const override { return "consolidate"; }
+  const char* summary() const override { return "Rebuild store.h5 from the committed records (all ranks write collectively)"; }
+  void configure(CLI::App& app) override {
+    app.add_option("store", store_, "The store.h5 to (re)build")->required();
+  }
+  bool needs_mpi() const override { return true; }
+  int run(const RunContext& context) override {
+    const auto paths = StorePaths::for_store(store_);
+    int ok = 1;
+    std::string error;
+    if (context.rank == 0) {
+      try {
+        require_store_dir(paths);
+      } catch (const std::exception& e) {
+        error = e.what();
+        ok = 0;
+      }
+    }
+    MPI_Bcast(&ok, 1, MPI_INT, 0, context.world);
+    if (!ok) {
+      if (context.rank == 0) std::cerr << "sdm consolidate: error: " << error << std::endl;
+      return 1;
+    }
+    const auto stats = consolidate(paths, context.world);
+    if (context.rank == 0) {
+      std::cout << store_ << ": " << stats.cells << " cells, " << stats.predictions << " predictions, " << stats.breakdown
+                << " breakdown rows; " << context.size << " ranks in " << stats.seconds << " s (" << stats.io_mode << ")\n";
+    }
+    return 0;
+  }
+
+ private:
+  std::string store_;
+};
+
+}  // namespace
+
+std::unique_ptr<Command> make_status_command() { return std::make_unique<StatusCommand>(); }
+std::unique_ptr<Command> make_export_command() { return std::make_unique<ExportCommand>(); }
+std::unique_ptr<Command> make_consolidate_command() { return std::make_unique<ConsolidateCommand>(); }
+
+}  // namespace sdm::orchestrator

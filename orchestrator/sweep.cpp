@@ -1,0 +1,434 @@
+#include "orchestrator/sweep.h"
+
+#include <spdlog/spdlog.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <iostream>
+#include <map>
+#include <nlohmann/json.hpp>
+#include <memory>
+#include <optional>
+#include <set>
+#include <thread>
+
+#include "cluster/environment.h"
+#include "cluster/mpi.h"
+#include "common/cell_record.h"
+#include "common/error.h"
+#include "common/hash.h"
+#include "jobs/expand.h"
+#include "orchestrator/consolidate.h"
+#include "orchestrator/results_table.h"
+#include "orchestrator/store_files.h"
+#include "worker/runtime.h"
+#include "worker/task_runner.h"
+
+namespace sdm::orchestrator {
+namespace fs = std::filesystem;
+using Clock = std::chrono::steady_clock;
+using nlohmann::json;
+
+namespace {
+
+// Message tags of the scheduler protocol. A worker's request carries the result of its previous cell.
+constexpr int kTagRequest = 11;  // worker -> 0: JSON {rank, result?}
+constexpr int kTagTask = 12;     // 0 -> worker: JSON task
+constexpr int kTagStop = 13;     // 0 -> worker: no more work
+
+void send_json(const json& j, int dest, int tag, MPI_Comm comm) {
+  const std::string text = j.dump();
+  cluster::check_mpi(MPI_Send(text.data(), static_cast<int>(text.size()), MPI_CHAR, dest, tag, comm), "MPI_Send");
+}
+
+/// Receives one message; rank 0 waits without spinning (probe, then sleep with backoff up to 2 ms) and calls
+/// `idle` in between, so heartbeats and progress lines still happen while every worker is busy.
+json receive(int source, int* from, int* tag, MPI_Comm comm, const std::function<void()>& idle = {}) {
+  MPI_Message message;
+  MPI_Status status;
+  int flag = 0;
+  auto backoff = std::chrono::microseconds(20);
+  while (true) {
+    cluster::check_mpi(MPI_Improbe(source, MPI_ANY_TAG, comm, &flag, &message, &status), "MPI_Improbe");
+    if (flag) break;
+    if (idle) idle();
+    std::this_thread::sleep_for(backoff);
+    backoff = std::min(backoff * 2, std::chrono::microseconds(2000));
+  }
+  int count = 0;
+  MPI_Get_count(&status, MPI_CHAR, &count);
+  std::string text(static_cast<std::size_t>(count), '\0');
+  cluster::check_mpi(MPI_Mrecv(text.data(), count, MPI_CHAR, &message, &status), "MPI_Mrecv");
+  if (from) *from = status.MPI_SOURCE;
+  if (tag) *tag = status.MPI_TAG;
+  return text.empty() ? json::object() : json::parse(text);
+}
+
+double cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) + 1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;
+}
+
+/// Runs one task on this rank and commits its record; returns the result message for rank 0.
+json execute(const json& task, worker::WorkerState& state, int rank) {
+  const auto t0 = Clock::now();
+  const double cpu0 = cpu_seconds();
+  const std::string started = utc_now();
+  CellRecord record = worker::run_cell(task, state);
+  record.set("wall_s", std::chrono::duration<double>(Clock::now() - t0).count());
+  record.set("cpu_s", cpu_seconds() - cpu0);
+  record.set("peak_rss_mb", peak_rss_mb());
+  record.set("rank", std::int64_t{rank});
+  record.set("host", cluster::host_name());
+  record.set("started_utc", started);
+  record.set("finished_utc", utc_now());
+  json result{{"cell_id", task.at("cell_id")}, {"attempt", task.at("attempt")}, {"status", record.text("status")},
+              {"error", record.text("error")}, {"f1", record.real("f1")}};
+  const auto c0 = Clock::now();
+  try {
+    write_record(task.at("record_path"), record);
+    result["record_sha256"] = sha256_file_hex(task.at("record_path"));
+  } catch (const std::exception& e) {
+    result["status"] = "failed";
+    result["error"] = std::string("could not commit the record: ") + e.what();
+    result["record_sha256"] = "";
+  }
+  result["commit_s"] = std::chrono::duration<double>(Clock::now() - c0).count();
+  if (std::isnan(result["f1"].get<double>())) result["f1"] = nullptr;
+  return result;
+}
+
+struct Prepared {
+  StorePaths paths;
+  std::string name;
+  int max_attempts = 2;
+  std::vector<jobs::Cell> todo;
+  std::map<std::string, std::string> paths_by_id;
+  std::size_t expected = 0;
+  std::size_t already_done = 0;
+  std::unique_ptr<StoreLock> lock;
+};
+
+void print_dry_run(const jobs::Expansion& expansion, const std::vector<jobs::Cell>& cells, bool as_json) {
+  if (as_json) {
+    json list = json::array();
+    for (const auto& c : cells) {
+      list.push_back({{"cell_id", c.id}, {"model", c.model}, {"preset", c.preset}, {"strategy", c.strategy},
+                      {"protocol", c.protocol}, {"split", c.split}, {"fold", c.fold}, {"test_group", c.test_group},
+                      {"seed", c.seed}, {"train_datasets", c.train_datasets}, {"test_datasets", c.test_datasets}});
+    }
+    std::cout << json{{"cells", list}, {"dropped", expansion.dropped}}.dump(1) << "\n";
+    return;
+  }
+  std::cout << "cells: " << cells.size() << "\n";
+  TextTable t;
+  t.header = {"#", "cell_id", "model", "preset", "strategy", "protocol", "split", "fold", "test_group", "seed"};
+  for (std::size_t i = 0; i < cells.size(); ++i) {
+    const auto& c = cells[i];
+    t.rows.push_back({std::to_string(i + 1), c.id.substr(0, 12), c.model, c.preset, c.strategy, c.protocol, c.split,
+                      c.fold < 0 ? "-" : std::to_string(c.fold), c.test_group, std::to_string(c.seed)});
+  }
+  std::cout << render(t, "text");
+  for (const auto& d : expansion.dropped) std::cout << "dropped: " << d << "\n";
+}
+
+/// Rank 0: everything before the first cell runs. Returns nullopt for a dry run.
+std::unique_ptr<Prepared> prepare(const SweepOptions& options) {
+  const auto spec = jobs::SweepSpec::load(options.spec);
+  auto owned = std::make_unique<Prepared>();
+  Prepared& p = *owned;
+  p.paths = StorePaths::for_store(spec.store);
+  p.name = spec.name;
+  p.max_attempts = spec.resources.max_attempts;
+  auto inputs = jobs::resolve_inputs(spec);
+  std::error_code ec;
+  const bool store_dir_exists = fs::exists(p.paths.dir, ec);
+  jobs::hash_inputs(inputs, options.dry_run && !store_dir_exists ? std::string() : p.paths.hash_cache);
+  const auto expansion = jobs::expand(spec, inputs);
+  const auto selected = jobs::filter_cells(expansion.cells, options.only);
+  if (options.dry_run) {
+    print_dry_run(expansion, selected, options.json);
+    return nullptr;
+  }
+  if (selected.empty()) throw ConfigError({"<cli>", "--only", options.only}, "selects no cell");
+  p.paths.create_directories();
+  p.lock = std::make_unique<StoreLock>(p.paths, options.force_unlock);
+  for (const auto& d : inputs) p.paths_by_id[d.id] = fs::absolute(d.path).lexically_normal().string();
+
+  // Resume: a committed record with the same id is a finished cell.
+  std::size_t existing = 0;
+  std::map<std::string, std::pair<std::string, std::int64_t>> prior;  // id -> (status, attempts)
+  for (const auto& c : expansion.cells) {
+    const auto record = p.paths.record(c.id);
+    if (!fs::exists(record, ec)) continue;
+    try {
+      const CellRecord r = read_record(record, false);
+      prior[c.id] = {r.text("status"), r.integer("attempts")};
+      ++existing;
+    } catch (const std::exception& e) {
+      spdlog::warn("ignoring unreadable record {} ({}); the cell runs again", record, e.what());
+    }
+  }
+  if (existing > 0 && !options.resume && !options.rerun_failed) {
+    throw ConfigError({spec.store, "records", p.paths.records},
+                      "the store already holds " + std::to_string(existing) +
+                          " of this sweep's cells; use --resume to finish the rest (add --rerun-failed to redo failed "
+                          "ones), or choose another store");
+  }
+  for (const auto& c : selected) {
+    auto it = prior.find(c.id);
+    if (it != prior.end() && (it->second.first == "done" || (it->second.first == "failed" && !options.rerun_failed))) {
+      ++p.already_done;
+      continue;
+    }
+    p.todo.push_back(c);
+  }
+  // Longest expected first; equal-cost cells keep spec order.
+  std::stable_sort(p.todo.begin(), p.todo.end(), [](const auto& a, const auto& b) { return a.expected_cost > b.expected_cost; });
+  p.expected = expansion.cells.size();
+  json ids = json::array();
+  for (const auto& c : expansion.cells) ids.push_back(c.id);
+  write_file_atomic(p.paths.expected, json{{"name", spec.name}, {"cells", ids}}.dump() + "\n");
+  write_file_atomic(p.paths.sweep_yaml, spec.yaml_text);
+  for (const auto& d : expansion.dropped) spdlog::info("dropped combination: {}", d);
+  spdlog::info("sweep {}: {} cells in the spec, {} selected, {} already committed, {} to run", spec.name,
+               expansion.cells.size(), selected.size(), p.already_done, p.todo.size());
+  return owned;
+}
+
+json make_task(const jobs::Cell& c, int attempt, const Prepared& p) {
+  json paths = json::object();
+  for (const auto& id : c.train_datasets) paths[id] = p.paths_by_id.at(id);
+  for (const auto& id : c.test_datasets) paths[id] = p.paths_by_id.at(id);
+  return {{"cell_id", c.id},
+          {"attempt", attempt},
+          {"config", c.config},
+          {"paths", paths},
+          {"feature_key", c.feature_key},
+          {"record_path", p.paths.record(c.id)},
+          {"artifact_dir", p.paths.artifacts + "/" + c.id}};
+}
+
+std::string duration_text(double s) {
+  if (!std::isfinite(s)) return "?";
+  char buf[32];
+  const long t = std::lround(s);
+  if (t >= 3600) {
+    std::snprintf(buf, sizeof buf, "%ldh%02ldm", t / 3600, (t / 60) % 60);
+  } else {
+    std::snprintf(buf, sizeof buf, "%ldm%02lds", t / 60, t % 60);
+  }
+  return buf;
+}
+
+/// Rank 0's bookkeeping while cells run.
+class Tracker {
+ public:
+  Tracker(Prepared& p, double progress_every) : p_(p), journal_(p.paths.journal), progress_every_(progress_every) {
+    for (const auto& c : p.todo) queue_.push_back({&c, 1});
+    total_ = queue_.size();
+  }
+
+  bool has_work() const { return !queue_.empty(); }
+
+  /// Picks the next cell for `rank`: the longest pending one, or one sharing the worker's last data and split
+  /// when it is not much shorter (its features are still in that worker's memory).
+  std::pair<const jobs::Cell*, int> next_for(int rank) {
+    std::size_t pick = 0;
+    const auto it = last_key_.find(rank);
+    if (it != last_key_.end()) {
+      for (std::size_t i = 0; i < queue_.size(); ++i) {
+        if (queue_[i].first->feature_key == it->second && queue_[i].first->expected_cost >= 0.25 * queue_[0].first->expected_cost) {
+          pick = i;
+          break;
+        }
+      }
+    }
+    auto item = queue_[pick];
+    queue_.erase(queue_.begin() + static_cast<long>(pick));
+    last_key_[rank] = item.first->feature_key;
+    running_[item.first->id] = item;
+    journal_.append({{"ts", utc_now()}, {"cell_id", item.first->id}, {"status", "running"}, {"attempt", item.second},
+                     {"rank", rank}, {"record_sha256", ""}},
+                    false);
+    return item;
+  }
+
+  void finished(const json& result, int rank) {
+    const auto t0 = Clock::now();
+    const std::string id = result.at("cell_id");
+    const std::string status = result.at("status");
+    const int attempt = result.at("attempt");
+    json event{{"ts", utc_now()},  {"cell_id", id}, {"status", status}, {"attempt", attempt}, {"rank", rank},
+               {"record_sha256", result.value("record_sha256", std::string())}};
+    if (status != "done") event["error"] = result.value("error", std::string());
+    journal_.append(event, true);
+    auto item = running_.at(id);
+    running_.erase(id);
+    commit_s_ += result.value("commit_s", 0.0);
+    if (status == "done") {
+      ++done_;
+    } else if (attempt < p_.max_attempts) {
+      spdlog::warn("cell {} failed (attempt {}/{}), retrying: {}", id.substr(0, 12), attempt, p_.max_attempts,
+                   result.value("error", std::string()));
+      queue_.push_back({item.first, attempt + 1});
+    } else {
+      ++failed_;
+      spdlog::error("cell {} failed after {} attempt(s): {}", id.substr(0, 12), attempt, result.value("error", std::string()));
+    }
+    handling_s_ += std::chrono::duration<double>(Clock::now() - t0).count();
+    ++handled_;
+  }
+
+  void tick(bool force = false) {
+    const auto now = Clock::now();
+    if (now - last_heartbeat_ > std::chrono::seconds(30)) {
+      p_.lock->heartbeat();
+      last_heartbeat_ = now;
+    }
+    if (!force && std::chrono::duration<double>(now - last_progress_).count() < progress_every_) return;
+    last_progress_ = now;
+    const double elapsed = std::chrono::duration<double>(now - start_).count();
+    const double rate = elapsed > 0 ? static_cast<double>(done_ + failed_) / elapsed * 60 : 0;
+    const std::size_t left = total_ - done_ - failed_;
+    const double eta = rate > 0 ? static_cast<double>(left) / rate * 60 : NAN;
+    spdlog::info("progress: {}/{} done, {} failed, {} running, {} left | {:.1f} cells/min | ETA {}", done_, total_,
+                 failed_, running_.size(), left - running_.size(), rate, duration_text(eta));
+  }
+
+  std::size_t done() const { return done_; }
+  std::size_t failed() const { return failed_; }
+  std::size_t total() const { return total_; }
+  double elapsed() const { return std::chrono::duration<double>(Clock::now() - start_).count(); }
+  double handling_ms() const { return handled_ ? 1e3 * handling_s_ / static_cast<double>(handled_) : 0; }
+  double commit_ms() const { return handled_ ? 1e3 * commit_s_ / static_cast<double>(handled_) : 0; }
+
+ private:
+  Prepared& p_;
+  Journal journal_;
+  double progress_every_;
+  std::vector<std::pair<const jobs::Cell*, int>> queue_;
+  std::map<std::string, std::pair<const jobs::Cell*, int>> running_;
+  std::map<int, std::string> last_key_;
+  std::size_t total_ = 0, done_ = 0, failed_ = 0, handled_ = 0;
+  double handling_s_ = 0, commit_s_ = 0;
+  Clock::time_point start_ = Clock::now(), last_progress_ = Clock::now(), last_heartbeat_ = Clock::now();
+};
+
+void run_rank0(Prepared& p, Tracker& tracker, int size, MPI_Comm comm) {
+  if (size == 1) {  // no workers: rank 0 runs the cells itself
+    worker::WorkerState state;
+    while (tracker.has_work()) {
+      auto [cell, attempt] = tracker.next_for(0);
+      tracker.finished(execute(make_task(*cell, attempt, p), state, 0), 0);
+      tracker.tick();
+    }
+    return;
+  }
+  int active = size - 1;
+  while (active > 0) {
+    int from = 0, tag = 0;
+    const json msg = receive(MPI_ANY_SOURCE, &from, &tag, comm, [&] { tracker.tick(); });
+    if (msg.contains("result")) tracker.finished(msg.at("result"), from);
+    tracker.tick();
+    if (tracker.has_work()) {
+      auto [cell, attempt] = tracker.next_for(from);
+      send_json(make_task(*cell, attempt, p), from, kTagTask, comm);
+    } else {
+      // Another worker's failed cell may still come back for a retry; that worker asks again itself.
+      send_json(json::object(), from, kTagStop, comm);
+      --active;
+    }
+  }
+}
+
+void run_worker(int rank, MPI_Comm comm) {
+  worker::WorkerState state;
+  json request{{"rank", rank}};
+  while (true) {
+    send_json(request, 0, kTagRequest, comm);
+    int tag = 0;
+    const json task = receive(0, nullptr, &tag, comm);
+    if (tag == kTagStop) return;
+    request = {{"rank", rank}, {"result", execute(task, state, rank)}};
+  }
+}
+
+}  // namespace
+
+int run_sweep(const SweepOptions& options, MPI_Comm comm) {
+  int rank = 0, size = 1;
+  MPI_Comm_rank(comm, &rank);
+  MPI_Comm_size(comm, &size);
+  worker::set_torch_threads(std::max(1, options.threads));
+
+  // Rank 0 prepares; the others learn whether to go on (1), stop quietly (0, dry run) or fail (-1).
+  std::unique_ptr<Prepared> prepared;
+  int go = 1;
+  std::string error;
+  bool usage_error = false;
+  if (rank == 0) {
+    try {
+      prepared = prepare(options);
+      go = prepared ? 1 : 0;
+    } catch (const ConfigError& e) {
+      error = e.what();
+      usage_error = true;
+      go = -1;
+    } catch (const std::exception& e) {
+      error = e.what();
+      go = -1;
+    }
+  }
+  cluster::check_mpi(MPI_Bcast(&go, 1, MPI_INT, 0, comm), "MPI_Bcast");
+  if (go == 0) return 0;
+  if (go < 0) {
+    if (rank == 0) std::cerr << "sdm sweep: error: " << error << std::endl;
+    return usage_error ? 2 : 1;
+  }
+
+  std::optional<Tracker> tracker;
+  if (rank == 0) {
+    tracker.emplace(*prepared, options.progress_every_s);
+    run_rank0(*prepared, *tracker, size, comm);
+  } else {
+    run_worker(rank, comm);
+  }
+
+  std::string store = rank == 0 ? prepared->paths.store : std::string();
+  long long n = static_cast<long long>(store.size());
+  cluster::check_mpi(MPI_Bcast(&n, 1, MPI_LONG_LONG, 0, comm), "MPI_Bcast");
+  store.resize(static_cast<std::size_t>(n));
+  cluster::check_mpi(MPI_Bcast(store.data(), static_cast<int>(n), MPI_CHAR, 0, comm), "MPI_Bcast");
+  const ConsolidateStats stats = consolidate(StorePaths::for_store(store), comm);
+  if (rank != 0) return 0;
+
+  tracker->tick(true);
+  const double elapsed = tracker->elapsed();
+  spdlog::info("sweep {}: {} done, {} failed of {} run ({} committed before) in {} | {:.2f} cells/s | rank-0 "
+               "handling {:.3f} ms/cell, record commit {:.3f} ms/cell",
+               prepared->name, tracker->done(), tracker->failed(), tracker->total(), prepared->already_done,
+               duration_text(elapsed), elapsed > 0 ? static_cast<double>(tracker->total()) / elapsed : 0.0,
+               tracker->handling_ms(), tracker->commit_ms());
+  spdlog::info("store {}: {} cells, {} predictions, {} breakdown rows, consolidated by {} ranks in {:.2f} s ({})",
+               store, stats.cells, stats.predictions, stats.breakdown, size, stats.seconds, stats.io_mode);
+  if (stats.stale_records > 0) {
+    spdlog::warn("{} records in {} belong to cells this spec no longer has; they are not in the store",
+                 stats.stale_records, prepared->paths.records);
+  }
+  std::cout << render(summary_table(read_store_cells(store)), "text") << std::flush;
+  prepared->lock->release();
+  return tracker->failed() > 0 ? kExitCellsFailed : 0;
+}
+
+}  // namespace sdm::orchestrator

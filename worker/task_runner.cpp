@@ -1,0 +1,210 @@
+#include "worker/task_runner.h"
+
+#include <spdlog/spdlog.h>
+
+#include <chrono>
+#include <cmath>
+#include <algorithm>
+#include <limits>
+#include <numeric>
+#include <map>
+#include <thread>
+
+#include "common/error.h"
+#include "common/metrics.h"
+#include "common/preprocess.h"
+#include "worker/baselines.h"
+
+namespace sdm::worker {
+
+WorkerState::WorkerState() = default;
+WorkerState::~WorkerState() = default;
+
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string join_ids(const nlohmann::json& ids) {
+  std::string out;
+  for (const auto& id : ids) out += (out.empty() ? "" : ",") + id.get<std::string>();
+  return out;
+}
+
+void set_metrics(CellRecord& record, const BinaryMetrics& m) {
+  record.set("n_test", m.n_test);
+  for (const auto& name : BinaryMetrics::names()) record.set(name, m.value(name));
+  record.set("metric_notes", m.notes);
+}
+
+void set_no_metrics(CellRecord& record, const std::string& note) {
+  record.set("n_test", std::int64_t{0});
+  for (const auto& name : BinaryMetrics::names()) record.set(name, kNaN);
+  record.set("metric_notes", note);
+}
+
+HeadTraining head_training(const nlohmann::json& config) {
+  HeadTraining h;
+  const auto& head = config.at("head");
+  h.layers = head.at("layers").get<std::vector<int>>();
+  h.epochs = head.at("epochs").get<int>();
+  h.batch_size = head.at("batch_size").get<int>();
+  h.lr = head.at("lr").get<double>();
+  h.weight_decay = config.at("train").at("weight_decay").get<double>();
+  return h;
+}
+
+/// Train/test rows of the pool for this cell's protocol.
+Split split_for(const nlohmann::json& config, const Pool& pool) {
+  const auto& protocol = config.at("protocol");
+  const std::string name = protocol.at("name");
+  const auto seed = config.at("seed").get<std::uint64_t>();
+  if (name == "cross-data") return by_dataset(pool, config.at("test_datasets").get<std::vector<std::string>>());
+  if (name == "paper") {
+    // random_split(dataset, [0.8, 0.2]) order: the first floor(0.8 n) (+ remainder) of a seeded randperm train.
+    const auto n = static_cast<std::int64_t>(pool.y.size());
+    const auto perm = torch_randperm(n, protocol.at("split_seed").get<std::uint64_t>());
+    std::int64_t n_train = static_cast<std::int64_t>(std::floor(0.8 * static_cast<double>(n)));
+    const std::int64_t n_test = static_cast<std::int64_t>(std::floor(0.2 * static_cast<double>(n)));
+    if (n - n_train - n_test > 0) ++n_train;  // remainder goes round-robin from the first subset
+    Split s;
+    for (std::int64_t i = 0; i < n; ++i) (i < n_train ? s.train : s.test).push_back(static_cast<std::size_t>(perm[i]));
+    return s;
+  }
+  const int folds = protocol.at("folds");
+  const int fold = config.at("fold");
+  if (protocol.at("split") == "sample") return grouped_fold(pool.groups, pool.y, folds, fold, seed);
+  return stratified_fold(pool.y, folds, fold, seed);
+}
+
+void run_baseline(CellRecord& record, const nlohmann::json& task, WorkerState& state) {
+  const auto& config = task.at("config");
+  const std::string model = config.at("model").at("name");
+  const std::string key = task.value("feature_key", std::string());
+  if (key.empty() || key != state.features_key) {
+    state.features_key.clear();
+    const DataOptions options = DataOptions::from_config(config.at("data"));
+    std::vector<std::string> ids = config.at("train_datasets").get<std::vector<std::string>>();
+    for (const auto& id : config.at("test_datasets")) {
+      if (std::find(ids.begin(), ids.end(), id.get<std::string>()) == ids.end()) ids.push_back(id);
+    }
+    std::vector<std::shared_ptr<const LoadedDataset>> loaded;
+    for (const auto& id : ids) loaded.push_back(state.datasets.get(id, task.at("paths").at(id), options));
+    auto pool = std::make_shared<Pool>(make_pool(loaded));
+    const Split split = split_for(config, *pool);
+    if (split.train.empty() || split.test.empty()) {
+      throw DataError({"", "protocol", config.at("test_group").get<std::string>()}, "the split leaves no training or no test cells");
+    }
+    const auto& pre = config.at("preprocess");
+    std::vector<std::int32_t> genes;
+    CsrMatrix X = pool->X;
+    if (options.values == ValueKind::kCounts) {
+      genes = highly_variable_genes(pool->X, pre.at("hvg").get<std::size_t>(), split.train).genes;
+      normalize_log1p(X, pre.at("target_sum").get<double>());
+    } else {
+      // Already log-normalized: rank genes by their variance on the training cells.
+      const GeneMoments m = gene_moments(X, split.train);
+      std::vector<std::int32_t> order(static_cast<std::size_t>(X.cols));
+      std::iota(order.begin(), order.end(), 0);
+      std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return m.var[a] > m.var[b]; });
+      order.resize(std::min<std::size_t>(order.size(), pre.at("hvg").get<std::size_t>()));
+      std::sort(order.begin(), order.end());
+      genes = order;
+    }
+    X = select_columns(X, genes);
+    state.features = std::make_shared<Features>(
+        pca_features(X, split.train, split.test, pre.at("pca").get<int>(), config.at("seed").get<std::uint64_t>()));
+    state.pool = pool;
+    state.test_rows = std::make_shared<std::vector<std::size_t>>(split.test);
+    state.train_y.clear();
+    for (auto r : split.train) state.train_y.push_back(pool->y[r]);
+    state.features_key = key;
+  }
+  const Pool& pool = *state.pool;
+  const auto& test = *state.test_rows;
+  const auto scores = fit_predict(model, config.at("model").at("config"), head_training(config), *state.features,
+                                  state.train_y, config.at("seed").get<std::uint64_t>());
+  Predictions& p = record.predictions;
+  for (std::size_t i = 0; i < test.size(); ++i) {
+    const auto r = test[i];
+    p.obs_name.push_back(pool.obs_names[r]);
+    p.dataset.push_back(pool.dataset_ids[pool.dataset[r]]);
+    p.y_true.push_back(pool.y[r]);
+    p.y_pred.push_back(scores[i] >= 0.5 ? 1 : 0);
+    p.y_score.push_back(scores[i]);
+  }
+  set_metrics(record, binary_metrics(p.y_true, p.y_score));
+  if (config.at("protocol").at("name") != "cross-data" && pool.dataset_ids.size() > 1) {
+    std::map<std::string, std::pair<std::vector<std::int8_t>, std::vector<double>>> per;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      per[p.dataset[i]].first.push_back(p.y_true[i]);
+      per[p.dataset[i]].second.push_back(p.y_score[i]);
+    }
+    for (const auto& [dataset, ys] : per) {
+      const BinaryMetrics m = binary_metrics(ys.first, ys.second);
+      BreakdownRow row{dataset, {{"n_test", static_cast<double>(m.n_test)}}};
+      for (const auto& name : BinaryMetrics::names()) row.metrics[name] = m.value(name);
+      record.breakdown.push_back(std::move(row));
+    }
+  }
+}
+
+}  // namespace
+
+void fill_identity(CellRecord& record, const nlohmann::json& task) {
+  const auto& config = task.at("config");
+  record.config_json = config.dump();
+  record.set("cell_id", task.at("cell_id").get<std::string>());
+  record.set("model", config.at("model").at("name").get<std::string>());
+  record.set("preset", config.at("model").at("preset").get<std::string>());
+  record.set("weights_sha256", config.at("model").at("weights_sha256").get<std::string>());
+  record.set("strategy", config.at("strategy").at("name").get<std::string>());
+  record.set("protocol", config.at("protocol").at("name").get<std::string>());
+  record.set("split", config.at("protocol").at("split").get<std::string>());
+  record.set("fold", config.at("fold").get<std::int64_t>());
+  record.set("test_group", config.at("test_group").get<std::string>());
+  record.set("train_groups", join_ids(config.at("train_datasets")));
+  record.set("seed", config.at("seed").get<std::int64_t>());
+  record.set("attempts", task.at("attempt").get<std::int64_t>());
+  record.set("artifact_path", task.value("artifact_dir", std::string()));
+  record.set("gpu_s", kNaN);
+  record.set("device", std::string("cpu"));
+}
+
+CellRecord failed_record(const nlohmann::json& task, const std::string& error) {
+  CellRecord record;
+  fill_identity(record, task);
+  record.set("status", std::string("failed"));
+  record.set("error", error);
+  set_no_metrics(record, "cell failed");
+  return record;
+}
+
+CellRecord run_cell(const nlohmann::json& task, WorkerState& state) {
+  CellRecord record;
+  try {
+    fill_identity(record, task);
+    const auto& config = task.at("config");
+    const std::string model = config.at("model").at("name");
+    if (model == "noop") {
+      const auto ms = config.at("model").at("config").value("sleep_ms", 0);
+      if (ms > 0) std::this_thread::sleep_for(std::chrono::milliseconds(ms));
+      set_no_metrics(record, "noop model: no predictions");
+    } else if (model == "logreg" || model == "mlp") {
+      run_baseline(record, task, state);
+    } else {
+      throw ConfigError({"", "model", model}, "no implementation in this build");
+    }
+    record.set("status", std::string("done"));
+    record.set("error", std::string());
+  } catch (const std::exception& e) {
+    state.features_key.clear();
+    const std::string what = e.what();
+    spdlog::warn("cell {} failed: {}", task.value("cell_id", std::string("?")).substr(0, 12), what);
+    CellRecord failed = task.contains("config") ? failed_record(task, what) : CellRecord{};
+    if (!task.contains("config")) failed.set("status", std::string("failed")), failed.set("error", what);
+    return failed;
+  }
+  return record;
+}
+
+}  // namespace sdm::worker

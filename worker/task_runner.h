@@ -1,0 +1,41 @@
+#pragma once
+// Runs one sweep cell on this rank and returns its record: load and pool the data, split it as the protocol
+// says, build features, fit the model, predict the test cells, compute metrics. Any failure becomes a record
+// with status "failed" and the error text; nothing here talks to rank 0.
+#include <nlohmann/json.hpp>
+
+#include <map>
+#include <memory>
+#include <string>
+
+#include "common/cell_record.h"
+#include "worker/data_pool.h"
+
+namespace sdm::worker {
+
+struct Features;
+
+/// What a worker keeps between cells: datasets read, and the PCA features of the last (data, split) seen, so
+/// logreg and mlp on the same fold reuse them (the scheduler sends such cells to the same worker).
+class WorkerState {
+ public:
+  WorkerState();
+  ~WorkerState();
+  DatasetCache datasets;
+  std::string features_key;
+  std::shared_ptr<Features> features;
+  std::shared_ptr<std::vector<std::size_t>> test_rows;
+  std::shared_ptr<Pool> pool;
+  std::vector<std::int8_t> train_y;
+};
+
+/// The task message: {cell_id, attempt, config, paths: {dataset id: file}, artifact_dir, feature_key}.
+CellRecord run_cell(const nlohmann::json& task, WorkerState& state);
+
+/// A failed record for a cell that could not run (also used by the orchestrator when a worker dies).
+CellRecord failed_record(const nlohmann::json& task, const std::string& error);
+
+/// Fills the identity columns (cell_id model preset ... seed) of a record from a task.
+void fill_identity(CellRecord& record, const nlohmann::json& task);
+
+}  // namespace sdm::worker
