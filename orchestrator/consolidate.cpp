@@ -144,6 +144,7 @@ void write_column(hid_t group, const std::string& file, const LocalColumn& c, co
   const h5::PlistId dcpl = h5::reproducible_dataset_plist();
   h5::DatasetId ds(h5::check(H5Dcreate2(group, c.name.c_str(), file_type.get(), fspace.get(), H5P_DEFAULT, dcpl.get(), H5P_DEFAULT),
                              file, c.name, "cannot create dataset"));
+  if (total == 0) return;  // nothing to write anywhere (and HDF5 rejects a collective write to an empty dataset)
   const hsize_t start = static_cast<hsize_t>(o.offset);
   h5::SpaceId mspace(H5Screate_simple(1, &n, nullptr));
   if (n > 0) {

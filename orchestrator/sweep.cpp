@@ -372,19 +372,17 @@ int run_sweep(const SweepOptions& options, MPI_Comm comm) {
   MPI_Comm_size(comm, &size);
   worker::set_torch_threads(std::max(1, options.threads));
 
-  // Rank 0 prepares; the others learn whether to go on (1), stop quietly (0, dry run) or fail (-1).
+  // Rank 0 prepares; the others learn whether to go on (1), stop quietly (0, dry run) or fail (-1; -2 = bad input).
   std::unique_ptr<Prepared> prepared;
   int go = 1;
   std::string error;
-  bool usage_error = false;
   if (rank == 0) {
     try {
       prepared = prepare(options);
       go = prepared ? 1 : 0;
     } catch (const ConfigError& e) {
       error = e.what();
-      usage_error = true;
-      go = -1;
+      go = -2;
     } catch (const std::exception& e) {
       error = e.what();
       go = -1;
@@ -394,7 +392,7 @@ int run_sweep(const SweepOptions& options, MPI_Comm comm) {
   if (go == 0) return 0;
   if (go < 0) {
     if (rank == 0) std::cerr << "sdm sweep: error: " << error << std::endl;
-    return usage_error ? 2 : 1;
+    return go == -2 ? 2 : 1;  // every rank exits with the same code, so mpirun reports it
   }
 
   std::optional<Tracker> tracker;

@@ -1,0 +1,236 @@
+"""End-to-end sweep tests (issue 4 / CONTRACTS §7-§10), real MPI ranks and real files.
+
+usage: check_sweep.py SDM MPIEXEC WORKDIR CASE     CASE: basic | kill | corrupt | lock | signal
+"""
+import hashlib
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import h5py
+import numpy as np
+
+SDM, MPIEXEC, WORK, CASE = sys.argv[1:5]
+ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
+           OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
+
+
+def run(args, np_=None, check=True, timeout=600):
+    cmd = ([MPIEXEC, "-np", str(np_), "--oversubscribe", "--allow-run-as-root"] if np_ else []) + [SDM] + args
+    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout)
+    if check and p.returncode != 0:
+        sys.exit(f"FAILED ({p.returncode}): {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
+    return p
+
+
+def expect(cond, what):
+    if not cond:
+        sys.exit("FAILED: " + what)
+    print("ok:", what)
+
+
+def synth(out, signal_=1.0, scale=0.01, seed=0):
+    if not os.path.exists(os.path.join(out, "catalog.yaml")):
+        run(["synth", "--out", out, "--scale", str(scale), "--genes", "300", "--signal", str(signal_), "--seed", str(seed)])
+
+
+def write_spec(path, store, data, datasets, models, protocols, extra=""):
+    with open(path, "w") as f:
+        f.write(f"""name: test
+store: {store}
+data:
+  root: {data}
+  catalog: {data}/catalog.yaml
+  datasets: {json.dumps(datasets)}
+  label: {{column: condition, sensitive: [sensitive], resistant: [resistant]}}
+models: {json.dumps(models)}
+protocols: {json.dumps(protocols)}
+train: {{epochs: 3, batch_size: 64, lr: 1.0e-3}}
+preprocess: {{hvg: 200, pca: 20}}
+{extra}""")
+
+
+def dry_run_ids(spec):
+    out = json.loads(run(["sweep", spec, "--dry-run", "--json"]).stdout)
+    return [c["cell_id"] for c in out["cells"]]
+
+
+def store_rows(store):
+    with h5py.File(store, "r") as f:
+        return {g: {k: f[g][k][()] for k in f[g]} for g in ("cells", "predictions", "breakdown", "provenance")}
+
+
+def sha(path):
+    return hashlib.sha256(open(path, "rb").read()).hexdigest()
+
+
+def records(store):
+    d = os.path.join(os.path.dirname(store), "records")
+    return {f[:-3]: sha(os.path.join(d, f)) for f in os.listdir(d) if f.endswith(".h5") and ".tmp" not in f} if os.path.isdir(d) else {}
+
+
+def text(col):
+    return [v.decode() if isinstance(v, bytes) else v for v in col]
+
+
+os.makedirs(WORK, exist_ok=True)
+data = os.path.join(WORK, "data")
+
+if CASE == "basic":
+    synth(data)
+    store = os.path.join(WORK, "basic", "store.h5")
+    shutil.rmtree(os.path.dirname(store), ignore_errors=True)
+    spec = os.path.join(WORK, "basic.yaml")
+    write_spec(spec, store, data, ["P01", "P02", "P05", "P08", "P10", "P12"], [{"name": "logreg"}, {"name": "mlp"}],
+               [{"name": "pooled", "folds": 3, "split": "cell"}, {"name": "pooled", "folds": 3, "split": "sample"},
+                {"name": "cross-data"}], "strategies: [freeze, lora]\n")
+    dry = run(["sweep", spec, "--dry-run"]).stdout
+    ids = dry_run_ids(spec)
+    expect(f"cells: {len(ids)}" in dry and len(ids) == 2 * (3 + 3 + 6), f"dry run lists {len(ids)} cells")
+    expect("dropped: lora x logreg" in dry, "dry run lists the dropped lora x baseline combinations")
+    p = run(["sweep", spec], np_=3)
+    cells = store_rows(store)["cells"]
+    got = text(cells["cell_id"])
+    expect(sorted(got) == sorted(ids) and len(set(got)) == len(got), "store has exactly the dry run's cells, once each")
+    expect(set(text(cells["status"])) == {"done"}, "every cell is done")
+    with h5py.File(store, "r") as f:
+        expect(f.attrs["sdm_schema_version"] == 1 and "name: test" in f.attrs["sweep_yaml"], "root attributes")
+        expect(list(f["predictions"].keys()) == sorted(["cell_id", "obs_name", "dataset", "y_true", "y_pred", "y_score"]),
+               "prediction columns")
+        n_pred = f["predictions/y_true"].shape[0]
+        expect(n_pred == int(np.sum(f["cells/n_test"][()])), f"{n_pred} predictions = sum of n_test")
+        ranks = set(f["cells/rank"][()].tolist())
+        expect(ranks == {1, 2}, f"both workers ran cells (ranks {sorted(ranks)})")
+    f1 = cells["f1"][(np.array(text(cells["model"])) == "logreg") & (np.array(text(cells["split"])) == "cell")]
+    expect(np.all(f1 >= 0.8), f"signal 1.0: logreg cell-split F1 >= 0.8 ({np.round(f1, 3).tolist()})")
+    st = json.loads(run(["status", store, "--json"]).stdout)
+    expect(st["counts"]["done"] == len(ids) and st["expected"] == len(ids) and st["failed"] == [], "status --json counts")
+    csv = run(["export", store, "--what", "cells", "--format", "csv"]).stdout.splitlines()
+    expect(csv[0].startswith("cell_id,model,preset,weights_sha256,strategy,protocol,split,fold,test_group") and
+           len(csv) == len(ids) + 1, "export cells csv: schema-ordered header and one row per cell")
+    md = run(["export", store, "--what", "summary", "--format", "md"]).stdout
+    expect(md.startswith("| model |") and "cross-data" in md, "export summary md")
+    preds = run(["export", store, "--what", "predictions", "--format", "csv"]).stdout.splitlines()
+    expect(preds[0] == "cell_id,obs_name,dataset,y_true,y_pred,y_score" and len(preds) == n_pred + 1, "export predictions")
+    before = store_rows(store)
+    os.remove(store)
+    run(["consolidate", store], np_=2)
+    after = store_rows(store)
+    same = all(np.array_equal(before[g][k], after[g][k], equal_nan=before[g][k].dtype.kind == "f")
+               for g in before for k in before[g])
+    expect(same and before["cells"].keys() == after["cells"].keys(), "consolidate from records reproduces every store row")
+    again = run(["sweep", spec], np_=3, check=False)
+    expect(again.returncode == 2 and "--resume" in again.stderr, "a second run without --resume is refused")
+    resumed = run(["sweep", spec, "--resume"], np_=2)
+    expect("0 to run" in resumed.stderr, "--resume of a finished sweep runs nothing")
+
+elif CASE == "kill":
+    synth(data)
+    store = os.path.join(WORK, "kill", "store.h5")
+    shutil.rmtree(os.path.dirname(store), ignore_errors=True)
+    spec = os.path.join(WORK, "kill.yaml")
+    write_spec(spec, store, data, ["P01", "P02", "P03"], [{"name": "noop", "config": {"sleep_ms": 250}}, {"name": "logreg"}],
+               [{"name": "pooled", "folds": 5, "split": "cell"}], "seeds: [0, 1, 2, 3]\n")
+    ids = dry_run_ids(spec)
+    cmd = [MPIEXEC, "-np", "3", "--oversubscribe", "--allow-run-as-root", SDM, "sweep", spec]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = os.path.join(WORK, "kill", "journal.jsonl")
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if os.path.exists(journal) and sum('"status":"done"' in l for l in open(journal)) >= 3:
+            break
+        time.sleep(0.05)
+    lock = json.load(open(store + ".lock"))
+    pids = [int(x) for x in subprocess.run(["pgrep", "-f", f"{SDM} sweep {spec}"], capture_output=True, text=True).stdout.split()]
+    workers = [p for p in pids if p != lock["pid"] and p != proc.pid]
+    expect(len(workers) >= 1, f"found worker processes {workers} (rank 0 is {lock['pid']})")
+    os.kill(workers[0], signal.SIGKILL)
+    proc.communicate(timeout=120)
+    committed = records(store)
+    expect(proc.returncode != 0, f"the sweep died with the worker (exit {proc.returncode})")
+    expect(1 <= len(committed) < len(ids), f"at kill time {len(committed)} of {len(ids)} cells were committed")
+    p = run(["sweep", spec, "--resume"], np_=3, check=False)
+    if p.returncode != 0:
+        expect(p.returncode == 2 and "--force-unlock" in p.stderr, "a stale lock is reported with the way out")
+        p = run(["sweep", spec, "--resume", "--force-unlock"], np_=3)
+    cells = store_rows(store)["cells"]
+    got = text(cells["cell_id"])
+    expect(sorted(got) == sorted(ids) and len(set(got)) == len(got), "after --resume every cell exists exactly once")
+    expect(set(text(cells["status"])) == {"done"}, "every cell is done after resume")
+    now = records(store)
+    expect(all(now[k] == v for k, v in committed.items()), "records committed before the kill are byte-identical")
+    expect(f"{len(committed)} already committed" in p.stderr, "resume skipped exactly the committed cells")
+
+elif CASE == "corrupt":
+    synth(data)
+    bad = os.path.join(WORK, "corrupt-data")
+    shutil.rmtree(bad, ignore_errors=True)
+    shutil.copytree(data, bad)
+    victim = os.path.join(bad, "P02.h5ad")
+    size = os.path.getsize(victim)
+    with open(victim, "r+b") as f:
+        f.truncate(size // 2)
+    store = os.path.join(WORK, "corrupt", "store.h5")
+    shutil.rmtree(os.path.dirname(store), ignore_errors=True)
+    spec = os.path.join(WORK, "corrupt.yaml")
+    write_spec(spec, store, bad, ["P01", "P02", "P03"], [{"name": "logreg"}],
+               [{"name": "pooled", "folds": 2, "split": "cell", "per_dataset": True}], "resources: {max_attempts: 2}\n")
+    p = run(["sweep", spec], np_=3, check=False)
+    expect(p.returncode == 3, f"exit code 3 when cells failed (got {p.returncode})")
+    cells = store_rows(store)["cells"]
+    status = dict(zip(text(cells["test_group"]), text(cells["status"])))
+    errors = dict(zip(text(cells["test_group"]), text(cells["error"])))
+    attempts = dict(zip(text(cells["test_group"]), cells["attempts"].tolist()))
+    expect(all(status[g] == "failed" for g in status if g.startswith("P02")), "P02 cells failed")
+    expect(all(status[g] == "done" for g in status if not g.startswith("P02")), "the other datasets' cells finished")
+    msg = errors["P02:fold-1/2"]
+    expect("P02.h5ad" in msg and ("truncated" in msg or "signature" in msg or "unable" in msg), f"failed record carries the reader's message: {msg}")
+    expect(attempts["P02:fold-1/2"] == 2, "failed cells were retried up to max_attempts")
+    st = json.loads(run(["status", store, "--json"]).stdout)
+    expect(st["counts"]["failed"] == 2 and len(st["failed"]) == 2 and "P02.h5ad" in st["failed"][0]["error"], "status lists failed cells with errors")
+
+elif CASE == "lock":
+    synth(data)
+    store = os.path.join(WORK, "lock", "store.h5")
+    shutil.rmtree(os.path.dirname(store), ignore_errors=True)
+    os.makedirs(os.path.dirname(store))
+    spec = os.path.join(WORK, "lock.yaml")
+    write_spec(spec, store, data, ["P01"], [{"name": "noop"}], [{"name": "pooled", "folds": 2}])
+    host = socket.gethostname()
+    json.dump({"host": host, "pid": os.getpid(), "job_id": "", "started_utc": "now"}, open(store + ".lock", "w"))
+    p = run(["sweep", spec], np_=2, check=False)
+    expect(p.returncode == 2 and "locked by a running sweep" in p.stderr and f"pid {os.getpid()}" in p.stderr,
+           "a live lock refuses a second sweep, naming its holder")
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    json.dump({"host": host, "pid": dead.pid, "job_id": "", "started_utc": "then"}, open(store + ".lock", "w"))
+    p = run(["sweep", spec], np_=2, check=False)
+    expect(p.returncode == 2 and "stale lock" in p.stderr and "--force-unlock" in p.stderr, "a stale lock is reported")
+    run(["sweep", spec, "--force-unlock"], np_=2)
+    expect(not os.path.exists(store + ".lock") and os.path.exists(store), "--force-unlock breaks it; the lock is released at the end")
+
+elif CASE == "signal":
+    # CONTRACTS §10: with no signal, sample-split AUROC ~ 0.5; per-sample batch effects make cell split leak.
+    null = os.path.join(WORK, "null-data")
+    synth(null, signal_=0.0, scale=0.01, seed=5)
+    store = os.path.join(WORK, "signal", "store.h5")
+    shutil.rmtree(os.path.dirname(store), ignore_errors=True)
+    spec = os.path.join(WORK, "signal.yaml")
+    write_spec(spec, store, null, ["all"], [{"name": "logreg"}],
+               [{"name": "pooled", "folds": 5, "split": "cell"}, {"name": "pooled", "folds": 5, "split": "sample"}])
+    run(["sweep", spec], np_=3)
+    cells = store_rows(store)["cells"]
+    split = np.array(text(cells["split"]))
+    auroc_cell = float(np.mean(cells["auroc"][split == "cell"]))
+    auroc_sample = float(np.mean(cells["auroc"][split == "sample"]))
+    print(f"null collection: cell-split AUROC {auroc_cell:.3f}, sample-split AUROC {auroc_sample:.3f}")
+    expect(abs(auroc_sample - 0.5) <= 0.05, f"S=0: sample-split AUROC within 0.5 +- 0.05 ({auroc_sample:.3f})")
+    expect(auroc_cell > auroc_sample + 0.04, "cell split scores above sample split (the leakage gap is visible)")
+else:
+    sys.exit("unknown case " + CASE)
+print("PASS", CASE)
