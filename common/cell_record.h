@@ -54,8 +54,9 @@ struct CellRecord {
 };
 
 /// Writes the record to `path` atomically: a temporary name in the same directory, fsync, rename, fsync of the
-/// directory. A reader never sees a partial record. Throws IoError naming the path.
-void write_record(const std::string& path, const CellRecord& record);
+/// directory. A reader never sees a partial record. Returns the SHA-256 of the bytes written. Throws IoError
+/// naming the path.
+std::string write_record(const std::string& path, const CellRecord& record);
 
 /// Reads a record; `with_predictions` = false reads only the /cells row (fast, for status and resume).
 CellRecord read_record(const std::string& path, bool with_predictions = true);

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <filesystem>
 #include <iostream>
+#include <functional>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <memory>
@@ -44,9 +45,10 @@ void send_json(const json& j, int dest, int tag, MPI_Comm comm) {
   cluster::check_mpi(MPI_Send(text.data(), static_cast<int>(text.size()), MPI_CHAR, dest, tag, comm), "MPI_Send");
 }
 
-/// Receives one message; rank 0 waits without spinning (probe, then sleep with backoff up to 2 ms) and calls
+/// Receives one message, waiting without spinning (probe, then sleep with backoff up to `max_sleep`); calls
 /// `idle` in between, so heartbeats and progress lines still happen while every worker is busy.
-json receive(int source, int* from, int* tag, MPI_Comm comm, const std::function<void()>& idle = {}) {
+json receive(int source, int* from, int* tag, MPI_Comm comm, const std::function<void()>& idle = {},
+             std::chrono::microseconds max_sleep = std::chrono::microseconds(500)) {
   MPI_Message message;
   MPI_Status status;
   int flag = 0;
@@ -56,7 +58,7 @@ json receive(int source, int* from, int* tag, MPI_Comm comm, const std::function
     if (flag) break;
     if (idle) idle();
     std::this_thread::sleep_for(backoff);
-    backoff = std::min(backoff * 2, std::chrono::microseconds(2000));
+    backoff = std::min(backoff * 2, max_sleep);
   }
   int count = 0;
   MPI_Get_count(&status, MPI_CHAR, &count);
@@ -96,8 +98,7 @@ json execute(const json& task, worker::WorkerState& state, int rank) {
               {"error", record.text("error")}, {"f1", record.real("f1")}};
   const auto c0 = Clock::now();
   try {
-    write_record(task.at("record_path"), record);
-    result["record_sha256"] = sha256_file_hex(task.at("record_path"));
+    result["record_sha256"] = write_record(task.at("record_path"), record);
   } catch (const std::exception& e) {
     result["status"] = "failed";
     result["error"] = std::string("could not commit the record: ") + e.what();
@@ -358,7 +359,7 @@ void run_worker(int rank, MPI_Comm comm) {
   while (true) {
     send_json(request, 0, kTagRequest, comm);
     int tag = 0;
-    const json task = receive(0, nullptr, &tag, comm);
+    const json task = receive(0, nullptr, &tag, comm, {}, std::chrono::microseconds(100));
     if (tag == kTagStop) return;
     request = {{"rank", rank}, {"result", execute(task, state, rank)}};
   }

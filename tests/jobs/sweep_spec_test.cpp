@@ -2,6 +2,7 @@
 // stability (CONTRACTS §4-5), --only filters.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 
@@ -104,6 +105,24 @@ TEST_F(SpecTest, MissingFilesAreListed) {
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("zz.h5ad"), std::string::npos) << e.what();
   }
+}
+
+}  // namespace
+}  // namespace sdm::jobs
+
+namespace sdm::jobs {
+namespace {
+
+TEST(SweepSchema, DocumentsExactlyTheKeysTheParserAccepts) {
+  std::ifstream in(std::string(SDM_SOURCE_ROOT) + "/jobs/schema/sweep-v1.json");
+  ASSERT_TRUE(in.good());
+  const auto schema = nlohmann::json::parse(in);
+  std::vector<std::string> documented;
+  for (const auto& [key, unused] : schema.at("properties").items()) documented.push_back(key);
+  std::vector<std::string> accepted = sweep_top_keys();
+  std::sort(documented.begin(), documented.end());
+  std::sort(accepted.begin(), accepted.end());
+  EXPECT_EQ(documented, accepted);
 }
 
 }  // namespace

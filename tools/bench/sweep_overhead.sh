@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Sweep engine overhead (issue 4): 10,000 trivial `noop` cells at 3 ranks (rank 0 schedules, 2 workers).
+# Prints tasks/s, the per-task round trip (scheduling + record commit + journal), and the time to consolidate
+# the 10,000 records into store.h5 with `sdm consolidate` at 3 ranks. Goals: < 5 ms per task, < 10 s.
+# usage: tools/bench/sweep_overhead.sh [N_CELLS=10000] [WORKDIR=/tmp/sdm-bench-sweep]
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/../.."
+N=${1:-10000}
+WORK=${2:-/tmp/sdm-bench-sweep}
+SDM=${SDM:-build/sdm}
+export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+rm -rf "$WORK" && mkdir -p "$WORK"
+"$SDM" synth --out "$WORK/data" --scale 0.005 --genes 100 >/dev/null
+SEEDS=$(( (N + 9) / 10 ))
+/usr/bin/python3 - "$WORK" "$SEEDS" <<'PY'
+import sys
+work, seeds = sys.argv[1], int(sys.argv[2])
+open(f"{work}/bench.yaml", "w").write(f"""name: bench
+store: {work}/run/store.h5
+data: {{root: {work}/data, catalog: {work}/data/catalog.yaml, datasets: [P01]}}
+models: [{{name: noop}}]
+protocols: [{{name: pooled, folds: 10}}]
+seeds: {list(range(seeds))}
+""")
+PY
+start=$(date +%s.%N)
+mpirun -np 3 "$SDM" sweep "$WORK/bench.yaml" --progress-every 5 2> "$WORK/sweep.log" >/dev/null
+end=$(date +%s.%N)
+grep -E "sweep bench:|store " "$WORK/sweep.log" | sed 's/^.*info: //'
+cells=$(grep -c '"status":"done"' "$WORK/run/journal.jsonl")
+rm "$WORK/run/store.h5"
+cstart=$(date +%s.%N)
+mpirun -np 3 "$SDM" consolidate "$WORK/run/store.h5"
+cend=$(date +%s.%N)
+/usr/bin/python3 - "$cells" "$start" "$end" "$cstart" "$cend" <<'PY'
+import sys
+cells = int(sys.argv[1]); t = float(sys.argv[3]) - float(sys.argv[2]); c = float(sys.argv[5]) - float(sys.argv[4])
+print(f"cells committed:        {cells}")
+print(f"sweep wall (incl. start, expansion, consolidation): {t:.1f} s")
+print(f"throughput:             {cells / t:.0f} tasks/s with 2 workers")
+print(f"round trip per task:    {2 * t / cells * 1e3:.2f} ms per worker (goal < 5 ms)")
+print(f"consolidate {cells} records at 3 ranks: {c:.2f} s wall (goal < 10 s)")
+PY
