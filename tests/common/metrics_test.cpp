@@ -8,18 +8,14 @@
 #include <cstdio>
 #include <nlohmann/json.hpp>
 
+#include "tests/common/python_reference.h"
+
 namespace sdm {
 namespace {
 
 TEST(Metrics, AgreeWithScikitLearn) {
-  const std::string cmd = std::string(SDM_PYTHON) + " " + SDM_TEST_DIR + "/metrics_reference.py";
-  std::FILE* pipe = popen(cmd.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string text;
-  char buf[65536];
-  while (std::fgets(buf, sizeof buf, pipe)) text += buf;
-  ASSERT_EQ(pclose(pipe), 0) << cmd;
-  const auto cases = nlohmann::json::parse(text);
+  const auto cases = testing::python_json("metrics_reference.py");
+  ASSERT_TRUE(cases.is_array());
   ASSERT_GE(cases.size(), 30U);
   for (std::size_t i = 0; i < cases.size(); ++i) {
     const auto& c = cases[i];

@@ -12,6 +12,7 @@
 
 #include "common/dataset_io.h"
 #include "common/error.h"
+#include "tests/common/python_reference.h"
 
 namespace sdm {
 namespace {
@@ -34,14 +35,8 @@ CsrMatrix small_matrix(std::vector<std::vector<float>> dense) {
 
 TEST(Preprocess, MatchesNumpyReference) {
   const auto path = (std::filesystem::temp_directory_path() / "sdm_preprocess_ref.h5ad").string();
-  const std::string cmd = std::string(SDM_PYTHON) + " " + SDM_TEST_DIR + "/preprocess_reference.py '" + path + "' 50";
-  std::FILE* pipe = popen(cmd.c_str(), "r");
-  ASSERT_NE(pipe, nullptr);
-  std::string text;
-  char buf[65536];
-  while (std::fgets(buf, sizeof buf, pipe)) text += buf;
-  ASSERT_EQ(pclose(pipe), 0) << cmd;
-  const auto ref = nlohmann::json::parse(text);
+  const auto ref = testing::python_json("preprocess_reference.py", "'" + path + "' 50");
+  ASSERT_TRUE(ref.is_object());
 
   const CellMatrix cells = read_cells(path);
   const GeneMoments moments = gene_moments(cells.X);
