@@ -1,5 +1,6 @@
 #include "common/yaml.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
@@ -62,6 +63,10 @@ int YamlView::line() const {
 std::string YamlView::location() const {
   const int l = line();
   return l > 0 ? file_ + ":" + std::to_string(l) : file_;
+}
+
+void YamlView::expect_one_of(const std::string& value, const std::vector<std::string>& allowed) const {
+  if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) fail("unknown value; " + suggest(value, allowed));
 }
 
 void YamlView::fail(const std::string& problem) const {

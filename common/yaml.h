@@ -60,6 +60,10 @@ class YamlView {
     return child.defined() ? child.as<T>() : fallback;
   }
 
+  /// Throws ConfigError at this node unless `value` (this node's text, or its default when absent) is one of
+  /// `allowed`; the message suggests the closest one.
+  void expect_one_of(const std::string& value, const std::vector<std::string>& allowed) const;
+
   /// Throws ConfigError at this node: "file:line: path = 'value': problem".
   [[noreturn]] void fail(const std::string& problem) const;
 

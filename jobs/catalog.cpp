@@ -29,11 +29,6 @@ std::string lower(std::string s) {
 
 std::string text_or_empty(const YamlView& v) { return v.defined() ? v.as<std::string>() : ""; }
 
-void expect_one_of(const YamlView& v, const std::vector<std::string>& allowed) {
-  const std::string s = v.as<std::string>();
-  if (std::find(allowed.begin(), allowed.end(), s) == allowed.end()) v.fail("not a known value; " + suggest(s, allowed));
-}
-
 std::optional<int> optional_int(const YamlView& v) {
   if (!v.defined()) return std::nullopt;
   return v.as<int>();
@@ -65,13 +60,13 @@ Catalog Catalog::load(const std::string& path) {
     if (!ids.insert(d.id).second) e["id"].fail("duplicate dataset id");
     d.name = e.require("name").as<std::string>();
     d.geo = text_or_empty(e["geo"]);
-    expect_one_of(e.require("tissue"), kTissues);
-    d.tissue = e["tissue"].as<std::string>();
+    d.tissue = e.require("tissue").as<std::string>();
+    e["tissue"].expect_one_of(d.tissue, kTissues);
     d.tissue_detail = text_or_empty(e["tissue_detail"]);
     d.cancer_level1 = e.require("cancer_level1").as<std::string>();
     d.cancer_level2 = text_or_empty(e["cancer_level2"]);
-    expect_one_of(e.require("therapy"), kTherapies);
-    d.therapy = e["therapy"].as<std::string>();
+    d.therapy = e.require("therapy").as<std::string>();
+    e["therapy"].expect_one_of(d.therapy, kTherapies);
     d.regimen = text_or_empty(e["regimen"]);
     if (auto s = e["samples"]; s.defined()) {
       s.expect_keys({"resistant", "sensitive"});
@@ -80,8 +75,8 @@ Catalog Catalog::load(const std::string& path) {
     }
     d.cells = e.require("cells").as<std::int64_t>();
     if (d.cells < 0) e["cells"].fail("must be >= 0");
-    expect_one_of(e.require("count_source"), kCountSources);
-    d.count_source = e["count_source"].as<std::string>();
+    d.count_source = e.require("count_source").as<std::string>();
+    e["count_source"].expect_one_of(d.count_source, kCountSources);
     d.count_group = e["count_group"].defined() ? e["count_group"].as<std::vector<std::string>>() : std::vector<std::string>{d.id};
     d.group_cells = e.get<std::int64_t>("group_cells", d.cells);
     d.file = e.get<std::string>("file", d.id + ".h5ad");

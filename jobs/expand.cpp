@@ -20,13 +20,6 @@ std::string join_path(const std::string& root, const std::string& file) {
   return fs::path(file).is_absolute() ? file : (fs::path(root) / file).lexically_normal().string();
 }
 
-bool matches(const DatasetEntry& d, const Catalog& catalog, const Selector& selector) {
-  for (const auto* hit : catalog.select(selector)) {
-    if (hit->id == d.id) return true;
-  }
-  return false;
-}
-
 }  // namespace
 
 std::vector<InputDataset> resolve_inputs(const SweepSpec& spec) {
@@ -186,20 +179,26 @@ Expansion expand(const SweepSpec& spec, const std::vector<InputDataset>& inputs)
   std::unique_ptr<Catalog> catalog;
   if (!spec.data.catalog.empty()) catalog = std::make_unique<Catalog>(Catalog::load(spec.data.catalog));
 
+  std::map<std::string, std::string> weights_hash;  // weights path -> content hash, each file read once
+  for (const auto& model : spec.models) {
+    if (!model.weights.empty() && !weights_hash.count(model.weights)) weights_hash[model.weights] = sha256_file_hex(model.weights);
+  }
+
   std::set<std::string> dropped;
   for (const auto& protocol : spec.protocols) {
-    std::vector<const InputDataset*> chosen;
-    for (const auto& d : inputs) {
-      if (protocol.select.empty()) {
-        chosen.push_back(&d);
-      } else if (catalog) {
-        if (matches(catalog->at(d.id), *catalog, protocol.select)) chosen.push_back(&d);
+    std::set<std::string> selected;  // ids the protocol's `select` admits (unused when it has none)
+    if (!protocol.select.empty()) {
+      if (catalog) {
+        for (const auto* entry : catalog->select(protocol.select)) selected.insert(entry->id);
       } else if (protocol.select.size() == 1 && protocol.select.count("id")) {
-        const auto& ids = protocol.select.at("id");
-        if (std::find(ids.begin(), ids.end(), d.id) != ids.end()) chosen.push_back(&d);
+        selected.insert(protocol.select.at("id").begin(), protocol.select.at("id").end());
       } else {
         throw ConfigError({spec.source_file, "sweep.protocols.select", ""}, "selectors other than `id` need data.catalog");
       }
+    }
+    std::vector<const InputDataset*> chosen;
+    for (const auto& d : inputs) {
+      if (protocol.select.empty() || selected.count(d.id)) chosen.push_back(&d);
     }
     if (chosen.empty()) {
       throw ConfigError({spec.source_file, "sweep.protocols", protocol.name}, "its `select` matches none of the datasets");
@@ -207,7 +206,7 @@ Expansion expand(const SweepSpec& spec, const std::vector<InputDataset>& inputs)
     const auto parts = partitions(protocol, chosen, spec.source_file);
     for (const auto& model : spec.models) {
       const ModelInfo& info = model_info(model.name, "sweep.models");
-      const std::string weights_sha = model.weights.empty() ? "" : sha256_file_hex(model.weights);
+      const std::string weights_sha = model.weights.empty() ? "" : weights_hash.at(model.weights);
       for (const auto& strategy : spec.strategies) {
         if (std::find(info.strategies.begin(), info.strategies.end(), strategy) == info.strategies.end()) {
           dropped.insert(strategy + " x " + model.name + ": " + model.name + " supports only " + join(info.strategies, ", "));

@@ -41,10 +41,6 @@ nlohmann::json yaml_to_json(const YAML::Node& node) {
   return s;
 }
 
-void expect_one_of(const YamlView& v, const std::string& value, const std::vector<std::string>& allowed) {
-  if (std::find(allowed.begin(), allowed.end(), value) == allowed.end()) v.fail("unknown value; " + suggest(value, allowed));
-}
-
 Selector parse_selector_map(const YamlView& v) {
   v.expect_keys(Catalog::selector_keys());
   Selector s;
@@ -85,7 +81,7 @@ DataSpec parse_data(const YamlView& v) {
     v["matrix"].fail("expected X, raw or layer:<name>");
   }
   d.values = v.get<std::string>("values", d.values);
-  expect_one_of(v["values"], d.values, {"counts", "log1p"});
+  v["values"].expect_one_of(d.values, {"counts", "log1p"});
   return d;
 }
 
@@ -134,7 +130,7 @@ ProtocolSpec parse_protocol(const YamlView& v) {
     v.expect_keys({"name", "folds", "split", "per_dataset", "mode", "select"});
     p.name = v.require("name").as<std::string>();
   }
-  expect_one_of(v.is_map() ? v["name"] : v, p.name, protocol_names());
+  (v.is_map() ? v["name"] : v).expect_one_of(p.name, protocol_names());
   if (!v.is_map()) return p;
   auto forbid = [&](const std::string& key) {
     if (v[key].defined()) v[key].fail("not an option of protocol '" + p.name + "'");
@@ -143,12 +139,12 @@ ProtocolSpec parse_protocol(const YamlView& v) {
     p.folds = v.get<int>("folds", p.folds);
     if (p.folds < 2) v["folds"].fail("need at least 2 folds");
     p.split = v.get<std::string>("split", p.split);
-    expect_one_of(v["split"], p.split, {"cell", "sample"});
+    v["split"].expect_one_of(p.split, {"cell", "sample"});
     p.per_dataset = v.get<bool>("per_dataset", false);
     forbid("mode");
   } else if (p.name == "cross-data") {
     p.mode = v.get<std::string>("mode", p.mode);
-    expect_one_of(v["mode"], p.mode, {"leave-one-out", "primary-to-external"});
+    v["mode"].expect_one_of(p.mode, {"leave-one-out", "primary-to-external"});
     p.split = "dataset";
     p.folds = 0;
     for (const auto* key : {"folds", "split", "per_dataset"}) forbid(key);
@@ -230,7 +226,7 @@ SweepSpec SweepSpec::parse(const std::string& text, const std::string& file) {
     s.strategies.clear();
     for (const auto& item : root["strategies"].items(true)) {
       const auto name = item.as<std::string>();
-      expect_one_of(item, name, strategy_names());
+      item.expect_one_of(name, strategy_names());
       s.strategies.push_back(name);
     }
   }

@@ -20,6 +20,13 @@ const std::vector<std::string>& export_formats() {
   return kFormats;
 }
 
+void check_export_format(const std::string& format) {
+  const auto& formats = export_formats();
+  if (std::find(formats.begin(), formats.end(), format) == formats.end()) {
+    throw ConfigError({"<cli>", "--format", format}, "unknown format; " + suggest(format, formats));
+  }
+}
+
 std::string format_number(double value) {
   if (std::isnan(value)) return "NaN";
   char buf[64];
@@ -54,6 +61,7 @@ std::string md_cell(std::string s) {
 }  // namespace
 
 std::string render(const TextTable& t, const std::string& format) {
+  check_export_format(format);
   std::ostringstream out;
   if (format == "csv") {
     for (std::size_t i = 0; i < t.header.size(); ++i) out << (i ? "," : "") << csv_cell(t.header[i]);
@@ -90,7 +98,7 @@ std::string render(const TextTable& t, const std::string& format) {
       rows.push_back(r);
     }
     out << rows.dump(1) << "\n";
-  } else if (format == "text") {
+  } else {  // text
     std::vector<std::size_t> width(t.header.size(), 0);
     for (std::size_t i = 0; i < t.header.size(); ++i) width[i] = t.header[i].size();
     for (const auto& row : t.rows) {
@@ -104,8 +112,6 @@ std::string render(const TextTable& t, const std::string& format) {
     };
     line(t.header);
     for (const auto& row : t.rows) line(row);
-  } else {
-    throw ConfigError({"<cli>", "--format", format}, "unknown format; " + suggest(format, export_formats()));
   }
   return out.str();
 }

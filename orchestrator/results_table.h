@@ -16,6 +16,8 @@ struct TextTable {
 /// Formats: text csv md latex json. An unknown format is a ConfigError listing them.
 std::string render(const TextTable& table, const std::string& format);
 const std::vector<std::string>& export_formats();
+/// Throws that ConfigError for an unknown format (so a command can check before reading anything).
+void check_export_format(const std::string& format);
 
 /// A number as tables show it: 4 significant decimals, "NaN" for NaN.
 std::string format_number(double value);

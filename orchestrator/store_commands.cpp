@@ -122,7 +122,7 @@ class ExportCommand final : public Command {
     if (!fs::exists(store_, ec)) {
       throw IoError({store_, "", ""}, "no consolidated store; run `sdm consolidate " + store_ + "` (or finish the sweep)");
     }
-    render(std::string(), format_);  // validates the format before reading anything
+    check_export_format(format_);
     TextTable table;
     if (what_ == "cells") {
       table = read_store_group(store_, "cells", cell_fields());
@@ -138,7 +138,7 @@ class ExportCommand final : public Command {
       const std::vector<std::string> kinds{"cells", "predictions", "breakdown", "cost", "summary"};
       throw ConfigError({"<cli>", "--what", what_}, "unknown table; " + suggest(what_, kinds));
     }
-    const std::string text = sdm::orchestrator::render(table, format_);
+    const std::string text = render(table, format_);
     if (out_.empty()) {
       std::cout << text;
     } else {
@@ -150,9 +150,6 @@ class ExportCommand final : public Command {
   }
 
  private:
-  static void render(const std::string&, const std::string& format) {
-    sdm::orchestrator::render(TextTable{{"x"}, {}}, format);
-  }
   std::string store_, what_ = "cells", format_ = "csv", out_;
 };
 

@@ -95,7 +95,7 @@ json execute(const json& task, worker::WorkerState& state, int rank) {
   record.set("started_utc", started);
   record.set("finished_utc", utc_now());
   json result{{"cell_id", task.at("cell_id")}, {"attempt", task.at("attempt")}, {"status", record.text("status")},
-              {"error", record.text("error")}, {"f1", record.real("f1")}};
+              {"error", record.text("error")}};
   const auto c0 = Clock::now();
   try {
     result["record_sha256"] = write_record(task.at("record_path"), record);
@@ -105,7 +105,6 @@ json execute(const json& task, worker::WorkerState& state, int rank) {
     result["record_sha256"] = "";
   }
   result["commit_s"] = std::chrono::duration<double>(Clock::now() - c0).count();
-  if (std::isnan(result["f1"].get<double>())) result["f1"] = nullptr;
   return result;
 }
 

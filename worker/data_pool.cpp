@@ -114,8 +114,6 @@ Pool make_pool(const std::vector<std::shared_ptr<const LoadedDataset>>& datasets
     }
   }
   if (pool.genes.empty()) {
-    std::vector<std::string> ids;
-    for (const auto& d : datasets) ids.push_back(d->id);
     throw DataError({datasets.front()->path, "var", ""}, "the datasets share no gene name; cannot pool them");
   }
   std::int64_t rows = 0, nnz = 0;

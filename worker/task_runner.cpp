@@ -200,8 +200,10 @@ CellRecord run_cell(const nlohmann::json& task, WorkerState& state) {
     state.features_key.clear();
     const std::string what = e.what();
     spdlog::warn("cell {} failed: {}", task.value("cell_id", std::string("?")).substr(0, 12), what);
-    CellRecord failed = task.contains("config") ? failed_record(task, what) : CellRecord{};
-    if (!task.contains("config")) failed.set("status", std::string("failed")), failed.set("error", what);
+    if (task.contains("config")) return failed_record(task, what);
+    CellRecord failed;  // a task without a configuration: nothing to identify the cell by but its error
+    failed.set("status", std::string("failed"));
+    failed.set("error", what);
     return failed;
   }
   return record;
