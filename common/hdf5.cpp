@@ -158,8 +158,9 @@ Group Location::create_group(const std::string& path) const {
 
 namespace {
 
-DatasetId create_dataset(const Location& loc, const std::string& path, hid_t file_type, hsize_t n) {
-  SpaceId space(check(H5Screate_simple(1, &n, nullptr), loc.file(), path, "H5Screate_simple"));
+DatasetId create_dataset(const Location& loc, const std::string& path, hid_t file_type, const std::vector<hsize_t>& dims) {
+  SpaceId space(check(H5Screate_simple(static_cast<int>(dims.size()), dims.data(), nullptr), loc.file(), path,
+                      "H5Screate_simple"));
   PlistId lcpl(check(H5Pcreate(H5P_LINK_CREATE), loc.file(), path, "H5Pcreate"));
   H5Pset_create_intermediate_group(lcpl.get(), 1);
   auto dcpl = reproducible_dataset_plist();
@@ -177,9 +178,21 @@ hsize_t element_count(hid_t space) {
 
 template <class T>
 void Location::write(const std::string& path, std::span<const T> values) const {
-  auto ds = create_dataset(*this, path, native_type<T>(), values.size());
-  check(H5Dwrite(ds.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), file_,
-        object_path(path), "cannot write dataset");
+  write(path, values, {static_cast<hsize_t>(values.size())});
+}
+
+template <class T>
+void Location::write(const std::string& path, std::span<const T> values, const std::vector<hsize_t>& dims) const {
+  hsize_t n = 1;
+  for (auto d : dims) n *= d;
+  if (n != values.size()) {
+    throw IoError({file_, object_path(path), std::to_string(values.size())}, "values do not fill the dataset's shape");
+  }
+  auto ds = create_dataset(*this, path, native_type<T>(), dims);
+  if (n > 0) {
+    check(H5Dwrite(ds.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, values.data()), file_,
+          object_path(path), "cannot write dataset");
+  }
 }
 
 template <class T>
@@ -195,6 +208,7 @@ std::vector<T> Location::read(const std::string& path) const {
 
 #define SDM_H5_INSTANTIATE(T)                                                                \
   template void Location::write<T>(const std::string&, std::span<const T>) const;           \
+  template void Location::write<T>(const std::string&, std::span<const T>, const std::vector<hsize_t>&) const; \
   template std::vector<T> Location::read<T>(const std::string&) const;
 SDM_H5_INSTANTIATE(float)
 SDM_H5_INSTANTIATE(double)
@@ -210,7 +224,7 @@ SDM_H5_INSTANTIATE(std::uint64_t)
 
 void Location::write_strings(const std::string& path, const std::vector<std::string>& values) const {
   auto type = utf8_string_type();
-  auto ds = create_dataset(*this, path, type.get(), values.size());
+  auto ds = create_dataset(*this, path, type.get(), {static_cast<hsize_t>(values.size())});
   std::vector<const char*> ptrs;
   ptrs.reserve(values.size());
   for (const auto& v : values) ptrs.push_back(v.c_str());

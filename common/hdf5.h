@@ -101,6 +101,9 @@ class Location {
 
   template <class T>
   void write(const std::string& path, std::span<const T> values) const;
+  /// An n-dimensional dataset (row-major values filling `dims`).
+  template <class T>
+  void write(const std::string& path, std::span<const T> values, const std::vector<hsize_t>& dims) const;
   template <class T>
   void write(const std::string& path, const std::vector<T>& values) const {
     write(path, std::span<const T>(values));

@@ -179,9 +179,11 @@ Expansion expand(const SweepSpec& spec, const std::vector<InputDataset>& inputs)
   std::unique_ptr<Catalog> catalog;
   if (!spec.data.catalog.empty()) catalog = std::make_unique<Catalog>(Catalog::load(spec.data.catalog));
 
-  std::map<std::string, std::string> weights_hash;  // weights path -> content hash, each file read once
+  std::map<std::string, std::string> file_hash;  // weights/vocab path -> content hash, each file read once
   for (const auto& model : spec.models) {
-    if (!model.weights.empty() && !weights_hash.count(model.weights)) weights_hash[model.weights] = sha256_file_hex(model.weights);
+    for (const auto* path : {&model.weights, &model.vocab}) {
+      if (!path->empty() && !file_hash.count(*path)) file_hash[*path] = sha256_file_hex(*path);
+    }
   }
 
   std::set<std::string> dropped;
@@ -206,7 +208,10 @@ Expansion expand(const SweepSpec& spec, const std::vector<InputDataset>& inputs)
     const auto parts = partitions(protocol, chosen, spec.source_file);
     for (const auto& model : spec.models) {
       const ModelInfo& info = model_info(model.name, "sweep.models");
-      const std::string weights_sha = model.weights.empty() ? "" : weights_hash.at(model.weights);
+      const std::string weights_sha = model.weights.empty() ? "" : file_hash.at(model.weights);
+      nlohmann::json model_json{{"name", model.name}, {"preset", model.preset}, {"config", model.config},
+                                {"weights_sha256", weights_sha}};
+      if (!model.vocab.empty()) model_json["vocab_sha256"] = file_hash.at(model.vocab);
       for (const auto& strategy : spec.strategies) {
         if (std::find(info.strategies.begin(), info.strategies.end(), strategy) == info.strategies.end()) {
           dropped.insert(strategy + " x " + model.name + ": " + model.name + " supports only " + join(info.strategies, ", "));
@@ -247,8 +252,7 @@ Expansion expand(const SweepSpec& spec, const std::vector<InputDataset>& inputs)
                                      {"values", spec.data.values}};
             c.config = {
                 {"id_version", kCellIdVersion},
-                {"model", {{"name", model.name}, {"preset", model.preset}, {"config", model.config},
-                           {"weights_sha256", weights_sha}}},
+                {"model", model_json},
                 {"strategy", strategy_json},
                 {"head", {{"layers", protocol.name == "paper" ? std::vector<int>{512, 512} : spec.head.layers},
                           {"epochs", head_train.epochs}, {"lr", head_train.lr}, {"batch_size", head_train.batch_size}}},
@@ -270,6 +274,15 @@ Expansion expand(const SweepSpec& spec, const std::vector<InputDataset>& inputs)
                                                       {"data", data_json}, {"preprocess", c.config["preprocess"]},
                                                       {"inputs", inputs_json}});
             c.expected_cost = info.relative_cost * std::max(1.0, bytes / 1e6);
+            c.model_files = {{"weights", model.weights}, {"vocab", model.vocab}};
+            if (info.kind == "foundation" && strategy == "freeze") {
+              // Reading options that change which cells and values an encoder sees; labels are part of it
+              // because the cache holds the labelled cells only.
+              for (const auto& id : used) {
+                c.embed_keys[id] = content_id(nlohmann::json{{"id_version", kCellIdVersion}, {"model", model_json},
+                                                             {"data", data_json}, {"input", by_id.at(id)->sha256}});
+              }
+            }
             result.cells.push_back(std::move(c));
           }
         }

@@ -46,6 +46,10 @@ struct Cell {
   nlohmann::json config;                ///< everything the id hashes (CONTRACTS §5)
   std::string feature_key;              ///< equal for cells that share data, split and preprocessing
   double expected_cost = 1;
+  /// Frozen foundation-model cells: dataset id -> key of its cached embeddings (the embed task that makes them
+  /// runs before this cell). Equal keys = same model, weights, vocabulary, dataset content and reading options.
+  std::map<std::string, std::string> embed_keys;
+  nlohmann::json model_files = nlohmann::json::object();  ///< {weights, vocab} paths (not hashed)
 
   /// A field by name for --only filters and tables: model preset strategy protocol split fold test_group seed.
   std::string field(const std::string& name) const;

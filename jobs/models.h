@@ -8,15 +8,36 @@
 
 namespace sdm::jobs {
 
+/// A named set of hyperparameters. Foundation models use their published config's own key names (scGPT's
+/// args.json, Geneformer's Hugging Face config.json), so such a file can overlay a preset as is.
+struct ModelPreset {
+  std::string name;
+  std::string description;
+  nlohmann::json config;
+};
+
 struct ModelInfo {
   std::string name;
   std::string kind;                      ///< baseline | foundation | llm | test
   std::string description;
   std::vector<std::string> strategies;  ///< the strategies that make sense for it
   bool implemented = false;             ///< false: named by the contract, not built yet
-  nlohmann::json defaults;              ///< resolved hyperparameters before the spec's `config`
+  std::vector<ModelPreset> presets;     ///< the first is `default`
+  std::vector<std::string> lora_targets;  ///< default LoRA target modules (original parameter-name fragments)
   double relative_cost = 1.0;           ///< per training cell, for longest-first scheduling
+
+  /// Throws ConfigError listing the presets (with a suggestion) for an unknown name.
+  const ModelPreset& preset(const std::string& name, const std::string& field) const;
 };
+
+/// `preset`'s config overlaid with `overrides`. An override key the preset lacks is an error naming `source`,
+/// unless `ignore_unknown` (a published config file carries training options an encoder does not use). A value
+/// of another kind than the preset's (number, string, bool) is an error.
+nlohmann::json resolve_model_config(const ModelInfo& info, const std::string& preset, const nlohmann::json& overrides,
+                                    bool ignore_unknown, const std::string& source);
+
+/// A model's own published config file (JSON object), e.g. scGPT's args.json or a Hugging Face config.json.
+nlohmann::json read_published_config(const std::string& path);
 
 const std::vector<ModelInfo>& model_infos();
 /// Throws ConfigError listing the known names (with a suggestion) for an unknown model.

@@ -105,18 +105,28 @@ ModelSpec parse_model(const YamlView& v) {
     v.fail("model '" + m.name + "' is part of the benchmark but not implemented in this build yet; available: " +
            join(available, ", "));
   }
-  if (m.preset != "default" && m.preset != "scdrugmap") v["preset"].fail("unknown preset; expected default or scdrugmap");
-  m.config = info.defaults;
+  try {
+    info.preset(m.preset, "");
+  } catch (const ConfigError& e) {
+    v["preset"].fail(e.problem());
+  }
+  m.config = info.preset(m.preset, "").config;
   if (v.is_map() && v["config"].defined()) {
     const auto user = yaml_to_json(v["config"].node());
-    if (!user.is_object()) v["config"].fail("expected a map of hyperparameters");
-    for (const auto& [key, value] : user.items()) {
-      if (!info.defaults.contains(key)) {
-        std::vector<std::string> known;
-        for (const auto& [k, unused] : info.defaults.items()) known.push_back(k);
-        v["config"][key].fail("unknown hyperparameter for " + m.name + "; " + suggest(key, known));
+    if (user.is_string()) {
+      // The model's own published config file (args.json, config.json): its known keys overlay the preset.
+      m.config = resolve_model_config(info, m.preset, read_published_config(user.get<std::string>()), true,
+                                      user.get<std::string>());
+    } else {
+      if (!user.is_object()) v["config"].fail("expected a map of hyperparameters or the path of a config file");
+      for (const auto& [key, value] : user.items()) {
+        try {
+          m.config = resolve_model_config(info, m.preset, nlohmann::json{{key, value}}, false, "");
+        } catch (const ConfigError& e) {
+          v["config"][key].fail(e.problem());
+        }
       }
-      m.config[key] = value;
+      m.config = resolve_model_config(info, m.preset, user, false, "");
     }
   }
   return m;

@@ -10,6 +10,8 @@ std::unique_ptr<Command> make_sweep_command();
 std::unique_ptr<Command> make_status_command();
 std::unique_ptr<Command> make_export_command();
 std::unique_ptr<Command> make_consolidate_command();
+std::unique_ptr<Command> make_models_command();
+std::unique_ptr<Command> make_embed_command();
 }  // namespace sdm::orchestrator
 namespace sdm::synth {
 std::unique_ptr<orchestrator::Command> make_synth_command();
@@ -23,6 +25,8 @@ std::vector<std::unique_ptr<Command>> make_commands() {
   commands.push_back(make_datasets_command());
   commands.push_back(synth::make_synth_command());
   commands.push_back(make_inspect_command());
+  commands.push_back(make_models_command());
+  commands.push_back(make_embed_command());
   commands.push_back(make_sweep_command());
   commands.push_back(make_status_command());
   commands.push_back(make_export_command());

@@ -32,13 +32,16 @@ StorePaths StorePaths::for_store(const std::string& store) {
   p.expected = p.dir + "/expected.json";
   p.sweep_yaml = p.dir + "/sweep.yaml";
   p.hash_cache = p.dir + "/input-hashes.json";
+  p.embeddings = p.dir + "/cache/embeddings";
   return p;
 }
 
 void StorePaths::create_directories() const {
   std::error_code ec;
-  fs::create_directories(records, ec);
-  if (ec) throw IoError({records, "", ""}, "cannot create the store directory: " + ec.message());
+  for (const auto& d : {records, embeddings}) {
+    fs::create_directories(d, ec);
+    if (ec) throw IoError({d, "", ""}, "cannot create the store directory: " + ec.message());
+  }
 }
 
 std::string utc_now() {

@@ -19,9 +19,11 @@ struct StorePaths {
   std::string expected;   ///< runs/x/expected.json
   std::string sweep_yaml; ///< runs/x/sweep.yaml
   std::string hash_cache; ///< runs/x/input-hashes.json
+  std::string embeddings; ///< runs/x/cache/embeddings: frozen-encoder outputs by content key
 
   static StorePaths for_store(const std::string& store);
   std::string record(const std::string& cell_id) const { return records + "/" + cell_id + ".h5"; }
+  std::string embedding(const std::string& key) const { return embeddings + "/" + key + ".h5"; }
   void create_directories() const;
 };
 

@@ -81,24 +81,33 @@ double peak_rss_mb() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;
 }
 
-/// Runs one task on this rank and commits its record; returns the result message for rank 0.
-json execute(const json& task, worker::WorkerState& state, int rank) {
-  const auto t0 = Clock::now();
-  const double cpu0 = cpu_seconds();
-  const std::string started = utc_now();
-  CellRecord record = worker::run_cell(task, state);
-  record.set("wall_s", std::chrono::duration<double>(Clock::now() - t0).count());
-  record.set("cpu_s", cpu_seconds() - cpu0);
+/// Stamps the run-time columns of a record (what execute() measures) and commits it.
+std::string commit(CellRecord& record, const std::string& path, double wall_s, double cpu_s, int rank,
+                   const std::string& started) {
+  record.set("wall_s", wall_s);
+  record.set("cpu_s", cpu_s);
   record.set("peak_rss_mb", peak_rss_mb());
   record.set("rank", std::int64_t{rank});
   record.set("host", cluster::host_name());
   record.set("started_utc", started);
   record.set("finished_utc", utc_now());
+  return write_record(path, record);
+}
+
+/// Runs one task on this rank and commits its record; returns the result message for rank 0.
+json execute(const json& task, worker::WorkerState& state, int rank) {
+  if (task.value("kind", std::string()) == "embed") return worker::run_embed(task, state);
+  const auto t0 = Clock::now();
+  const double cpu0 = cpu_seconds();
+  const std::string started = utc_now();
+  CellRecord record = worker::run_cell(task, state);
+  const double wall_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const double cpu_s = cpu_seconds() - cpu0;
   json result{{"cell_id", task.at("cell_id")}, {"attempt", task.at("attempt")}, {"status", record.text("status")},
               {"error", record.text("error")}};
   const auto c0 = Clock::now();
   try {
-    result["record_sha256"] = write_record(task.at("record_path"), record);
+    result["record_sha256"] = commit(record, task.at("record_path"), wall_s, cpu_s, rank, started);
   } catch (const std::exception& e) {
     result["status"] = "failed";
     result["error"] = std::string("could not commit the record: ") + e.what();
@@ -108,8 +117,19 @@ json execute(const json& task, worker::WorkerState& state, int rank) {
   return result;
 }
 
+/// One dataset's embeddings under one frozen encoder, shared by every cell that needs them.
+struct EmbedJob {
+  std::string key;
+  std::string dataset_id;
+  json model;        ///< the cell config's model block
+  json model_files;  ///< {weights, vocab}
+  json data;         ///< reading options
+  double cost = 1;
+};
+
 struct Prepared {
   StorePaths paths;
+  std::vector<EmbedJob> embeds;  ///< not yet in the cache; run before the cells that need them
   std::string name;
   int max_attempts = 2;
   std::vector<jobs::Cell> todo;
@@ -193,6 +213,16 @@ std::unique_ptr<Prepared> prepare(const SweepOptions& options) {
     }
     p.todo.push_back(c);
   }
+  // Embeddings a cell needs and the cache does not have yet become embed tasks, each key once.
+  std::set<std::string> queued;
+  for (const auto& c : p.todo) {
+    for (const auto& [id, key] : c.embed_keys) {
+      if (queued.count(key) || fs::exists(p.paths.embedding(key), ec)) continue;
+      queued.insert(key);
+      p.embeds.push_back({key, id, c.config.at("model"), c.model_files, c.config.at("data"), c.expected_cost});
+    }
+  }
+  std::stable_sort(p.embeds.begin(), p.embeds.end(), [](const auto& a, const auto& b) { return a.cost > b.cost; });
   // Longest expected first; equal-cost cells keep spec order.
   std::stable_sort(p.todo.begin(), p.todo.end(), [](const auto& a, const auto& b) { return a.expected_cost > b.expected_cost; });
   p.expected = expansion.cells.size();
@@ -201,8 +231,9 @@ std::unique_ptr<Prepared> prepare(const SweepOptions& options) {
   write_file_atomic(p.paths.expected, json{{"name", spec.name}, {"cells", ids}}.dump() + "\n");
   write_file_atomic(p.paths.sweep_yaml, spec.yaml_text);
   for (const auto& d : expansion.dropped) spdlog::info("dropped combination: {}", d);
-  spdlog::info("sweep {}: {} cells in the spec, {} selected, {} already committed, {} to run", spec.name,
-               expansion.cells.size(), selected.size(), p.already_done, p.todo.size());
+  spdlog::info("sweep {}: {} cells in the spec, {} selected, {} already committed, {} to run{}", spec.name,
+               expansion.cells.size(), selected.size(), p.already_done, p.todo.size(),
+               p.embeds.empty() ? std::string() : " after " + std::to_string(p.embeds.size()) + " embedding tasks");
   return owned;
 }
 
@@ -210,13 +241,24 @@ json make_task(const jobs::Cell& c, int attempt, const Prepared& p) {
   json paths = json::object();
   for (const auto& id : c.train_datasets) paths[id] = p.paths_by_id.at(id);
   for (const auto& id : c.test_datasets) paths[id] = p.paths_by_id.at(id);
-  return {{"cell_id", c.id},
+  json embeddings = json::object();
+  for (const auto& [id, key] : c.embed_keys) embeddings[id] = {{"key", key}, {"path", p.paths.embedding(key)}};
+  json task{{"cell_id", c.id},
           {"attempt", attempt},
           {"config", c.config},
           {"paths", paths},
           {"feature_key", c.feature_key},
           {"record_path", p.paths.record(c.id)},
-          {"artifact_dir", p.paths.artifacts + "/" + c.id}};
+          {"artifact_dir", p.paths.artifacts + "/" + c.id},
+          {"embeddings", embeddings}};
+  if (embeddings.empty()) task.erase("embeddings");
+  return task;
+}
+
+json make_embed_task(const EmbedJob& job, int attempt, const Prepared& p) {
+  return {{"kind", "embed"},      {"key", job.key},     {"attempt", attempt},
+          {"model", job.model},   {"model_files", job.model_files}, {"dataset_id", job.dataset_id},
+          {"path", p.paths_by_id.at(job.dataset_id)}, {"data", job.data}, {"cache_path", p.paths.embedding(job.key)}};
 }
 
 std::string duration_text(double s) {
@@ -231,40 +273,57 @@ std::string duration_text(double s) {
   return buf;
 }
 
-/// Rank 0's bookkeeping while cells run.
+/// Rank 0's bookkeeping while tasks run: embed tasks first, then cells whose embeddings are all cached.
 class Tracker {
  public:
   Tracker(Prepared& p, double progress_every) : p_(p), journal_(p.paths.journal), progress_every_(progress_every) {
+    for (const auto& job : p.embeds) {
+      embed_queue_.push_back({&job, 1});
+      embed_state_[job.key] = kPending;
+    }
     for (const auto& c : p.todo) queue_.push_back({&c, 1});
     total_ = queue_.size();
   }
 
-  bool has_work() const { return !queue_.empty(); }
+  bool has_work() const { return !queue_.empty() || !embed_queue_.empty(); }
 
-  /// Picks the next cell for `rank`: the longest pending one, or one sharing the worker's last data and split
-  /// when it is not much shorter (its features are still in that worker's memory).
-  std::pair<const jobs::Cell*, int> next_for(int rank) {
-    std::size_t pick = 0;
+  /// The next task for `rank`, or nothing while every queued cell waits for an embedding still running. Among
+  /// ready cells: the longest, or one sharing the worker's last data and split when it is not much shorter (its
+  /// features are still in that worker's memory).
+  std::optional<json> next_for(int rank) {
+    if (!embed_queue_.empty()) {
+      auto item = embed_queue_.front();
+      embed_queue_.erase(embed_queue_.begin());
+      spdlog::info("embedding {} with {} on rank {}", item.first->dataset_id, item.first->model.at("name").get<std::string>(), rank);
+      return make_embed_task(*item.first, item.second, p_);
+    }
+    std::optional<std::size_t> pick;
     const auto it = last_key_.find(rank);
-    if (it != last_key_.end()) {
-      for (std::size_t i = 0; i < queue_.size(); ++i) {
-        if (queue_[i].first->feature_key == it->second && queue_[i].first->expected_cost >= 0.25 * queue_[0].first->expected_cost) {
-          pick = i;
-          break;
-        }
+    for (std::size_t i = 0; i < queue_.size(); ++i) {
+      if (!ready(*queue_[i].first)) continue;
+      if (!pick) {
+        pick = i;
+        if (it == last_key_.end()) break;
+      }
+      if (it != last_key_.end() && queue_[i].first->feature_key == it->second &&
+          queue_[i].first->expected_cost >= 0.25 * queue_[*pick].first->expected_cost) {
+        pick = i;
+        break;
       }
     }
-    auto item = queue_[pick];
-    queue_.erase(queue_.begin() + static_cast<long>(pick));
+    if (!pick) return std::nullopt;
+    auto item = queue_[*pick];
+    queue_.erase(queue_.begin() + static_cast<long>(*pick));
     last_key_[rank] = item.first->feature_key;
     running_[item.first->id] = item;
     journal_.append({{"ts", utc_now()}, {"cell_id", item.first->id}, {"status", "running"}, {"attempt", item.second},
                      {"rank", rank}, {"record_sha256", ""}},
                     false);
-    return item;
+    return make_task(*item.first, item.second, p_);
   }
 
   void finished(const json& result, int rank) {
+    if (result.value("kind", std::string()) == "embed") return embed_finished(result);
     const auto t0 = Clock::now();
     const std::string id = result.at("cell_id");
     const std::string status = result.at("status");
@@ -314,9 +373,64 @@ class Tracker {
   double commit_ms() const { return handled_ ? 1e3 * commit_s_ / static_cast<double>(handled_) : 0; }
 
  private:
+  enum EmbedState { kPending, kDone, kFailed };
+
+  bool ready(const jobs::Cell& c) const {
+    for (const auto& [id, key] : c.embed_keys) {
+      const auto it = embed_state_.find(key);
+      if (it != embed_state_.end() && it->second != kDone) return false;
+    }
+    return true;
+  }
+
+  void embed_finished(const json& result) {
+    const std::string key = result.at("key");
+    const int attempt = result.at("attempt");
+    const EmbedJob* job = nullptr;
+    for (const auto& j : p_.embeds) job = j.key == key ? &j : job;
+    if (result.at("status") == "done") {
+      embed_state_[key] = kDone;
+      return;
+    }
+    const std::string error = result.value("error", std::string());
+    if (attempt < p_.max_attempts) {
+      spdlog::warn("embedding {} failed (attempt {}/{}), retrying: {}", job->dataset_id, attempt, p_.max_attempts, error);
+      embed_queue_.push_back({job, attempt + 1});
+      return;
+    }
+    embed_state_[key] = kFailed;
+    // Every cell that needs these embeddings fails with the reason, committed by rank 0 itself.
+    const std::string reason = "embedding " + job->dataset_id + " with " + job->model.at("name").get<std::string>() +
+                               " failed: " + error;
+    for (auto it = queue_.begin(); it != queue_.end();) {
+      bool blocked = false;
+      for (const auto& [id, k] : it->first->embed_keys) blocked = blocked || k == key;
+      if (!blocked) {
+        ++it;
+        continue;
+      }
+      const json task = make_task(*it->first, it->second, p_);
+      CellRecord record = worker::failed_record(task, reason);
+      std::string sha;
+      try {
+        sha = commit(record, task.at("record_path"), 0.0, 0.0, 0, utc_now());
+      } catch (const std::exception& e) {
+        spdlog::error("cannot commit the failed record of {}: {}", it->first->id.substr(0, 12), e.what());
+      }
+      journal_.append({{"ts", utc_now()}, {"cell_id", it->first->id}, {"status", "failed"}, {"attempt", it->second},
+                       {"rank", 0}, {"record_sha256", sha}, {"error", reason}},
+                      true);
+      spdlog::error("cell {} failed: {}", it->first->id.substr(0, 12), reason);
+      ++failed_;
+      it = queue_.erase(it);
+    }
+  }
+
   Prepared& p_;
   Journal journal_;
   double progress_every_;
+  std::vector<std::pair<const EmbedJob*, int>> embed_queue_;
+  std::map<std::string, EmbedState> embed_state_;
   std::vector<std::pair<const jobs::Cell*, int>> queue_;
   std::map<std::string, std::pair<const jobs::Cell*, int>> running_;
   std::map<int, std::string> last_key_;
@@ -325,29 +439,37 @@ class Tracker {
   Clock::time_point start_ = Clock::now(), last_progress_ = Clock::now(), last_heartbeat_ = Clock::now();
 };
 
-void run_rank0(Prepared& p, Tracker& tracker, int size, MPI_Comm comm) {
-  if (size == 1) {  // no workers: rank 0 runs the cells itself
+void run_rank0(Tracker& tracker, int size, MPI_Comm comm) {
+  if (size == 1) {  // no workers: rank 0 runs the tasks itself
     worker::WorkerState state;
     while (tracker.has_work()) {
-      auto [cell, attempt] = tracker.next_for(0);
-      tracker.finished(execute(make_task(*cell, attempt, p), state, 0), 0);
+      const auto task = tracker.next_for(0);
+      if (!task) break;  // cannot happen: nothing else is running to make a cell ready
+      tracker.finished(execute(*task, state, 0), 0);
       tracker.tick();
     }
     return;
   }
   int active = size - 1;
+  std::vector<int> waiting;  // workers whose request is unanswered: every ready cell waits for an embedding
   while (active > 0) {
     int from = 0, tag = 0;
     const json msg = receive(MPI_ANY_SOURCE, &from, &tag, comm, [&] { tracker.tick(); });
     if (msg.contains("result")) tracker.finished(msg.at("result"), from);
     tracker.tick();
-    if (tracker.has_work()) {
-      auto [cell, attempt] = tracker.next_for(from);
-      send_json(make_task(*cell, attempt, p), from, kTagTask, comm);
-    } else {
-      // Another worker's failed cell may still come back for a retry; that worker asks again itself.
-      send_json(json::object(), from, kTagStop, comm);
-      --active;
+    waiting.push_back(from);
+    while (!waiting.empty()) {
+      const int rank = waiting.front();
+      if (tracker.has_work()) {
+        auto task = tracker.next_for(rank);
+        if (!task) break;  // answered when a running embed task reports back
+        send_json(*task, rank, kTagTask, comm);
+      } else {
+        // Another worker's failed cell may still come back for a retry; that worker asks again itself.
+        send_json(json::object(), rank, kTagStop, comm);
+        --active;
+      }
+      waiting.erase(waiting.begin());
     }
   }
 }
@@ -398,7 +520,7 @@ int run_sweep(const SweepOptions& options, MPI_Comm comm) {
   std::optional<Tracker> tracker;
   if (rank == 0) {
     tracker.emplace(*prepared, options.progress_every_s);
-    run_rank0(*prepared, *tracker, size, comm);
+    run_rank0(*tracker, size, comm);
   } else {
     run_worker(rank, comm);
   }

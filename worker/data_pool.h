@@ -33,6 +33,7 @@ struct LoadedDataset {
   std::vector<std::string> groups;      ///< group_column values (sample ids)
   std::vector<std::string> gene_keys;   ///< normalized symbols (or Ensembl ids when the file has no symbols)
   bool keys_are_ensembl = false;
+  GeneKeys genes;                       ///< symbols and Ensembl ids as the file has them (for encoders)
   std::string label_summary;
 };
 

@@ -2,15 +2,25 @@
 
 #include <ATen/Parallel.h>
 #include <dlfcn.h>
+#include <malloc.h>
 #include <torch/version.h>
 
 #include <climits>
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 
 #include "common/error.h"
 
 namespace sdm::worker {
+
+void keep_freed_memory() {
+  const char* env = std::getenv("SDM_MALLOC");
+  if (env && std::string(env) == "default") return;
+  mallopt(M_MMAP_MAX, 0);
+  mallopt(M_TRIM_THRESHOLD, std::numeric_limits<int>::max());
+}
+
 
 std::string torch_version() { return TORCH_VERSION; }
 

@@ -17,6 +17,10 @@ int torch_threads();
 /// Sets LibTorch's intra-op thread count (n >= 1).
 void set_torch_threads(int n);
 BlasInfo blas_info();
+/// Keeps freed memory in the process heap (no mmap for large blocks, no trimming): a transformer allocates the
+/// same large activations layer after layer, and returning them to the kernel makes every layer page-fault them
+/// in again (2x slower at L = 1200 on a VM). SDM_MALLOC=default leaves glibc's behaviour alone.
+void keep_freed_memory();
 /// One line: "OpenBLAS 0.3.21 (openblas-pthread/libblas.so.3, 1 thread)".
 std::string blas_summary();
 

@@ -76,6 +76,34 @@ Split split_for(const nlohmann::json& config, const Pool& pool) {
   return stratified_fold(pool.y, folds, fold, seed);
 }
 
+/// Predictions, metrics and the per-dataset breakdown of a cell from its test rows' scores.
+void score(CellRecord& record, const nlohmann::json& config, const Pool& pool, const std::vector<std::size_t>& test,
+           const std::vector<double>& scores) {
+  Predictions& p = record.predictions;
+  for (std::size_t i = 0; i < test.size(); ++i) {
+    const auto r = test[i];
+    p.obs_name.push_back(pool.obs_names[r]);
+    p.dataset.push_back(pool.dataset_ids[pool.dataset[r]]);
+    p.y_true.push_back(pool.y[r]);
+    p.y_pred.push_back(scores[i] >= 0.5 ? 1 : 0);
+    p.y_score.push_back(scores[i]);
+  }
+  set_metrics(record, binary_metrics(p.y_true, p.y_score));
+  if (config.at("protocol").at("name") != "cross-data" && pool.dataset_ids.size() > 1) {
+    std::map<std::string, std::pair<std::vector<std::int8_t>, std::vector<double>>> per;
+    for (std::size_t i = 0; i < p.size(); ++i) {
+      per[p.dataset[i]].first.push_back(p.y_true[i]);
+      per[p.dataset[i]].second.push_back(p.y_score[i]);
+    }
+    for (const auto& [dataset, ys] : per) {
+      const BinaryMetrics m = binary_metrics(ys.first, ys.second);
+      BreakdownRow row{dataset, {{"n_test", static_cast<double>(m.n_test)}}};
+      for (const auto& name : BinaryMetrics::names()) row.metrics[name] = m.value(name);
+      record.breakdown.push_back(std::move(row));
+    }
+  }
+}
+
 void run_baseline(CellRecord& record, const nlohmann::json& task, WorkerState& state) {
   const auto& config = task.at("config");
   const std::string model = config.at("model").at("name");
@@ -119,33 +147,50 @@ void run_baseline(CellRecord& record, const nlohmann::json& task, WorkerState& s
     for (auto r : split.train) state.train_y.push_back(pool->y[r]);
     state.features_key = key;
   }
-  const Pool& pool = *state.pool;
-  const auto& test = *state.test_rows;
   const auto scores = fit_predict(model, config.at("model").at("config"), head_training(config), *state.features,
                                   state.train_y, config.at("seed").get<std::uint64_t>());
-  Predictions& p = record.predictions;
-  for (std::size_t i = 0; i < test.size(); ++i) {
-    const auto r = test[i];
-    p.obs_name.push_back(pool.obs_names[r]);
-    p.dataset.push_back(pool.dataset_ids[pool.dataset[r]]);
-    p.y_true.push_back(pool.y[r]);
-    p.y_pred.push_back(scores[i] >= 0.5 ? 1 : 0);
-    p.y_score.push_back(scores[i]);
+  score(record, config, *state.pool, *state.test_rows, scores);
+}
+
+/// A frozen foundation model: the cached embeddings of each dataset, pooled, split, and the head fitted on them.
+void run_frozen(CellRecord& record, const nlohmann::json& task) {
+  const auto& config = task.at("config");
+  Pool pool;
+  std::vector<float> X;
+  std::int64_t d = -1;
+  std::vector<std::string> ids = config.at("train_datasets").get<std::vector<std::string>>();
+  for (const auto& id : config.at("test_datasets")) {
+    if (std::find(ids.begin(), ids.end(), id.get<std::string>()) == ids.end()) ids.push_back(id);
   }
-  set_metrics(record, binary_metrics(p.y_true, p.y_score));
-  if (config.at("protocol").at("name") != "cross-data" && pool.dataset_ids.size() > 1) {
-    std::map<std::string, std::pair<std::vector<std::int8_t>, std::vector<double>>> per;
-    for (std::size_t i = 0; i < p.size(); ++i) {
-      per[p.dataset[i]].first.push_back(p.y_true[i]);
-      per[p.dataset[i]].second.push_back(p.y_score[i]);
-    }
-    for (const auto& [dataset, ys] : per) {
-      const BinaryMetrics m = binary_metrics(ys.first, ys.second);
-      BreakdownRow row{dataset, {{"n_test", static_cast<double>(m.n_test)}}};
-      for (const auto& name : BinaryMetrics::names()) row.metrics[name] = m.value(name);
-      record.breakdown.push_back(std::move(row));
+  for (const auto& id : ids) {
+    const auto& entry = task.at("embeddings").at(id);
+    const CachedEmbeddings e = read_embedding_cache(entry.at("path"), entry.at("key"));
+    if (d >= 0 && e.d != d) throw DataError({entry.at("path"), "cell_embedding", std::to_string(e.d)}, "embedding width differs between datasets");
+    d = e.d;
+    const auto index = static_cast<std::int32_t>(pool.dataset_ids.size());
+    pool.dataset_ids.push_back(id);
+    X.insert(X.end(), e.values.begin(), e.values.end());
+    for (std::int64_t r = 0; r < e.n; ++r) {
+      pool.y.push_back(e.y[static_cast<std::size_t>(r)]);
+      pool.dataset.push_back(index);
+      pool.obs_names.push_back(e.obs_names[static_cast<std::size_t>(r)]);
+      pool.groups.push_back(id + "/" + e.groups[static_cast<std::size_t>(r)]);
     }
   }
+  const Split split = split_for(config, pool);
+  if (split.train.empty() || split.test.empty()) {
+    throw DataError({"", "protocol", config.at("test_group").get<std::string>()}, "the split leaves no training or no test cells");
+  }
+  Features f;
+  f.dim = d;
+  std::vector<std::int8_t> train_y;
+  for (auto r : split.train) {
+    f.train.insert(f.train.end(), X.begin() + static_cast<long>(r) * d, X.begin() + static_cast<long>(r + 1) * d);
+    train_y.push_back(pool.y[r]);
+  }
+  for (auto r : split.test) f.test.insert(f.test.end(), X.begin() + static_cast<long>(r) * d, X.begin() + static_cast<long>(r + 1) * d);
+  const auto scores = fit_predict("mlp", nlohmann::json::object(), head_training(config), f, train_y, config.at("seed").get<std::uint64_t>());
+  score(record, config, pool, split.test, scores);
 }
 
 }  // namespace
@@ -179,6 +224,45 @@ CellRecord failed_record(const nlohmann::json& task, const std::string& error) {
   return record;
 }
 
+nlohmann::json run_embed(const nlohmann::json& task, WorkerState& state) {
+  nlohmann::json result{{"kind", "embed"}, {"key", task.at("key")}, {"attempt", task.at("attempt")}, {"status", "done"},
+                        {"error", ""}};
+  const auto t0 = std::chrono::steady_clock::now();
+  try {
+    const auto& model = task.at("model");
+    const std::string model_key = model.dump() + task.at("model_files").dump();
+    if (model_key != state.model_key) {
+      state.model_key.clear();
+      state.model = LoadedModel::load(model.at("name"), model.at("config"), task.at("model_files").value("weights", ""),
+                                      task.at("model_files").value("vocab", ""), false);
+      state.model_key = model_key;
+    }
+    const DataOptions options = DataOptions::from_config(task.at("data"));
+    const std::string id = task.at("dataset_id");
+    const auto d = state.datasets.get(id, task.at("path"), options);
+    if (options.values != ValueKind::kCounts) {
+      throw ConfigError({d->path, "data.values", "log1p"}, "foundation models tokenize raw counts; use values: counts");
+    }
+    const Embeddings e = embed_cells(state.model, d->X, d->genes.symbols, d->genes.ensembl, d->obs_names,
+                                     model.at("config").value("batch_size", 32),
+                                     model.at("config").value("tokenizer_seed", std::uint64_t{0}));
+    if (e.cells_without_genes > 0) {
+      spdlog::warn("{}: {} of {} cells share no gene with the {} vocabulary", id, e.cells_without_genes, e.n,
+                   model.at("name").get<std::string>());
+    }
+    write_embedding_cache(task.at("cache_path"), task.at("key"), CachedEmbeddings{e.values, e.n, e.d, d->obs_names, d->y, d->groups});
+    spdlog::info("embedded {} ({} cells, {} tokens) with {} in {:.2f} s", id, e.n, e.tokens,
+                 model.at("name").get<std::string>(), e.forward_s);
+  } catch (const std::exception& e) {
+    state.model_key.clear();
+    result["status"] = "failed";
+    result["error"] = e.what();
+    spdlog::warn("embedding {} failed: {}", task.value("dataset_id", std::string("?")), e.what());
+  }
+  result["seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  return result;
+}
+
 CellRecord run_cell(const nlohmann::json& task, WorkerState& state) {
   CellRecord record;
   try {
@@ -191,6 +275,8 @@ CellRecord run_cell(const nlohmann::json& task, WorkerState& state) {
       set_no_metrics(record, "noop model: no predictions");
     } else if (model == "logreg" || model == "mlp") {
       run_baseline(record, task, state);
+    } else if (task.contains("embeddings")) {
+      run_frozen(record, task);
     } else {
       throw ConfigError({"", "model", model}, "no implementation in this build");
     }

@@ -10,6 +10,7 @@
 
 #include "common/cell_record.h"
 #include "worker/data_pool.h"
+#include "worker/embedding.h"
 
 namespace sdm::worker {
 
@@ -27,10 +28,17 @@ class WorkerState {
   std::shared_ptr<std::vector<std::size_t>> test_rows;
   std::shared_ptr<Pool> pool;
   std::vector<std::int8_t> train_y;
+  std::string model_key;  ///< the encoder kept loaded for the next embed task
+  LoadedModel model;
 };
 
 /// The task message: {cell_id, attempt, config, paths: {dataset id: file}, artifact_dir, feature_key}.
 CellRecord run_cell(const nlohmann::json& task, WorkerState& state);
+
+/// An embed task: {kind: "embed", key, attempt, model: {name, preset, config, ...}, model_files: {weights,
+/// vocab}, dataset_id, path, data, cache_path}. Embeds the dataset's labelled cells into the cache file and
+/// returns {kind, key, attempt, status, error, seconds}.
+nlohmann::json run_embed(const nlohmann::json& task, WorkerState& state);
 
 /// A failed record for a cell that could not run (also used by the orchestrator when a worker dies).
 CellRecord failed_record(const nlohmann::json& task, const std::string& error);

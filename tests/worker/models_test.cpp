@@ -1,0 +1,242 @@
+// Tokenizers on hand-computed examples, the safetensors reader's validation, and checkpoint loading errors.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <functional>
+#include <set>
+
+#include "common/error.h"
+#include "common/safetensors.h"
+#include "jobs/models.h"
+#include "worker/models/encoder.h"
+
+namespace sdm::worker {
+namespace {
+
+namespace fs = std::filesystem;
+
+CsrMatrix one_row(const std::vector<std::int32_t>& cols, const std::vector<float>& values, std::int64_t n_cols) {
+  CsrMatrix X;
+  X.rows = 1;
+  X.cols = n_cols;
+  X.indptr = {0, static_cast<std::int64_t>(cols.size())};
+  for (auto c : cols) X.indices.push_back(c);
+  for (auto v : values) X.data.push_back(v);
+  return X;
+}
+
+TEST(ScgptTokenizer, BinsDistinctValuesByRank) {
+  // 3 distinct values, n_bins 5 -> 4 edges at quantiles 0, 1/3, 2/3, 1 of {1, 2, 4} = 1, 1.667, 2.333(7), 4.
+  // digitize: 1 -> left 1, right 0 -> 1; 2 -> 2; 4 -> left 4, right 3 -> 4 (no tie: u does not matter).
+  ScgptTokenizer t;
+  t.n_bins = 5;
+  SplitMix64 rng{7};
+  EXPECT_EQ(t.bin({4, 1, 2}, rng), (std::vector<float>{4, 1, 2}));
+}
+
+TEST(ScgptTokenizer, TiesSpanTheirEdgesAtRandom) {
+  // {5,5,5,5}: every edge equals 5, so left = n_edges and right = 0: a tie lands anywhere in 1..n_edges.
+  ScgptTokenizer t;
+  t.n_bins = 51;
+  std::set<float> seen;
+  for (std::uint64_t seed = 0; seed < 20; ++seed) {
+    SplitMix64 rng{seed};
+    for (float b : t.bin({5, 5, 5, 5}, rng)) {
+      EXPECT_GE(b, 1);
+      EXPECT_LE(b, 50);
+      seen.insert(b);
+    }
+  }
+  EXPECT_GT(seen.size(), 10u);
+  SplitMix64 a{3}, b{3};
+  EXPECT_EQ(t.bin({5, 5, 5}, a), t.bin({5, 5, 5}, b)) << "seeded: the same seed gives the same bins";
+}
+
+TEST(ScgptTokenizer, ClsFirstZerosAndUnknownGenesDropped) {
+  ScgptTokenizer t;
+  t.n_bins = 5;
+  t.cls_id = 99;
+  t.pad_value = -2;
+  // columns 0..3; column 2 is not in the vocabulary; column 1 has an explicit zero
+  const auto X = one_row({0, 1, 2, 3}, {3, 0, 7, 1}, 4);
+  const auto out = t.tokenize(X, {10, 11, -1, 13}, {42});
+  EXPECT_EQ(out.ids[0], (std::vector<std::int64_t>{99, 10, 13}));
+  EXPECT_EQ(out.values[0], (std::vector<float>{-2, 4, 1}));  // {3, 1}: edges 1, 1.667, 2.333, 3
+}
+
+TEST(ScgptTokenizer, LongCellsAreSubsampledWithClsKept) {
+  ScgptTokenizer t;
+  t.max_seq_len = 4;
+  t.cls_id = 0;
+  std::vector<std::int32_t> cols;
+  std::vector<float> vals;
+  for (int i = 0; i < 10; ++i) {
+    cols.push_back(i);
+    vals.push_back(static_cast<float>(i + 1));
+  }
+  std::vector<std::int64_t> ids;
+  for (int i = 0; i < 10; ++i) ids.push_back(100 + i);
+  const auto out = t.tokenize(one_row(cols, vals, 10), ids, {1});
+  ASSERT_EQ(out.ids[0].size(), 4u);
+  EXPECT_EQ(out.ids[0][0], 0);
+  std::set<std::int64_t> unique(out.ids[0].begin() + 1, out.ids[0].end());
+  EXPECT_EQ(unique.size(), 3u);
+}
+
+TEST(GeneformerTokenizer, RankValueEncoding) {
+  // counts {a: 10, b: 30, c: 5}, total 50 (another gene not in the dictionary adds 5), medians {a: 0.1, b: 10, c: 1}:
+  // a = 10/50e4/0.1 = 20000, b = 30/50e4/10 = 600, c = 5/50e4/1 = 1000 -> order a, c, b.
+  std::ofstream f("/tmp/sdm_gf_vocab.json");
+  f << R"({"token_dictionary": {"<pad>": 0, "<mask>": 1, "<cls>": 2, "<eos>": 3, "ENSG00000000001": 4, "ENSG00000000002": 5, "ENSG00000000003": 6},
+          "gene_median": {"ENSG00000000001": 0.1, "ENSG00000000002": 10, "ENSG00000000003": 1}})";
+  f.close();
+  const auto vocab = GeneVocab::load("/tmp/sdm_gf_vocab.json");
+  const auto ids = map_genes({"ENSG00000000001", "ENSG00000000002.4", "ENSG00000000003", "ENSG00000000009"}, vocab);  // version suffix ignored
+  EXPECT_EQ(ids, (std::vector<std::int64_t>{4, 5, 6, -1}));
+  const auto X = one_row({0, 1, 2, 3}, {10, 30, 5, 5}, 4);
+  GeneformerTokenizer t;
+  EXPECT_EQ(t.tokenize(X, ids, vocab, {50}).ids[0], (std::vector<std::int64_t>{4, 6, 5}));
+  t.special_tokens = true;
+  t.input_size = 4;  // <cls> + 2 genes + <eos>
+  EXPECT_EQ(t.tokenize(X, ids, vocab, {50}).ids[0], (std::vector<std::int64_t>{2, 4, 6, 3}));
+}
+
+TEST(GeneformerTokenizer, GenesMappedToOneTokenAreSummed) {
+  const auto vocab = GeneVocab::hashed(100, 2);
+  GeneformerTokenizer t;
+  // columns 0 and 1 share token 7; 2 + 2 = 4 beats column 2's 3
+  const auto X = one_row({0, 1, 2}, {2, 2, 3}, 3);
+  EXPECT_EQ(t.tokenize(X, {7, 7, 9}, vocab, {7}).ids[0], (std::vector<std::int64_t>{7, 9}));
+}
+
+std::string write_bytes(const std::string& name, const std::string& bytes) {
+  const auto path = (fs::temp_directory_path() / name).string();
+  std::ofstream(path, std::ios::binary) << bytes;
+  return path;
+}
+
+std::string header_file(const std::string& name, const std::string& header, std::size_t data_bytes) {
+  std::string s(8, '\0');
+  const std::uint64_t n = header.size();
+  std::memcpy(s.data(), &n, 8);
+  return write_bytes(name, s + header + std::string(data_bytes, '\0'));
+}
+
+TEST(Safetensors, RoundTripAndValidation) {
+  const std::vector<float> w{1, 2, 3, 4, 5, 6};
+  const auto path = (fs::temp_directory_path() / "sdm_ok.safetensors").string();
+  write_safetensors(path, {{"a.weight", "F32", {2, 3}, std::as_bytes(std::span<const float>(w))}});
+  const auto f = SafetensorsFile::open(path);
+  ASSERT_EQ(f.entries().size(), 1u);
+  EXPECT_EQ(f.entries()[0].shape, (std::vector<std::int64_t>{2, 3}));
+  EXPECT_EQ(std::memcmp(f.bytes(f.entries()[0]).data(), w.data(), 24), 0);
+
+  EXPECT_THROW(SafetensorsFile::open(write_bytes("sdm_short.safetensors", "abc")), IoError);
+  // offsets past the end (a truncated file)
+  EXPECT_THROW(SafetensorsFile::open(header_file("sdm_trunc.safetensors",
+                                                 R"({"x":{"dtype":"F32","shape":[4],"data_offsets":[0,16]}})", 8)),
+               IoError);
+  // byte count does not match the shape
+  EXPECT_THROW(SafetensorsFile::open(header_file("sdm_shape.safetensors",
+                                                 R"({"x":{"dtype":"F32","shape":[3],"data_offsets":[0,16]}})", 16)),
+               IoError);
+  EXPECT_THROW(SafetensorsFile::open(header_file("sdm_dtype.safetensors",
+                                                 R"({"x":{"dtype":"F128","shape":[1],"data_offsets":[0,16]}})", 16)),
+               IoError);
+  EXPECT_THROW(SafetensorsFile::open(header_file("sdm_overlap.safetensors",
+                                                 R"({"x":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},)"
+                                                 R"("y":{"dtype":"F32","shape":[2],"data_offsets":[4,12]}})", 16)),
+               IoError);
+  std::string huge(8, '\xff');
+  EXPECT_THROW(SafetensorsFile::open(write_bytes("sdm_len.safetensors", huge + "{}")), IoError);
+}
+
+nlohmann::json tiny_scgpt() {
+  auto c = jobs::resolve_model_config(jobs::model_info("scgpt", ""), "tiny", nlohmann::json::object(), false, "");
+  c["ntoken"] = 40;
+  c["embsize"] = 8;
+  c["nheads"] = 2;
+  c["d_hid"] = 8;
+  c["nlayers"] = 1;
+  return c;
+}
+
+/// Saves every parameter of `encoder` (renamed/edited by `edit`) as safetensors.
+std::string save(Encoder& encoder, const std::string& name,
+                 const std::function<void(std::vector<std::pair<std::string, torch::Tensor>>&)>& edit) {
+  auto items = encoder.params().items();
+  edit(items);
+  std::vector<SafetensorsTensor> tensors;
+  for (auto& [n, t] : items) {
+    t = t.contiguous();
+    tensors.push_back({n, "F32", t.sizes().vec(),
+                       std::span<const std::byte>(static_cast<const std::byte*>(t.data_ptr()), static_cast<std::size_t>(t.nbytes()))});
+  }
+  const auto path = (fs::temp_directory_path() / name).string();
+  write_safetensors(path, tensors);
+  return path;
+}
+
+std::string load_error(const std::string& path, bool strict) {
+  EncoderFiles files;
+  files.weights = path;
+  files.load.strict = strict;
+  try {
+    make_encoder("scgpt", tiny_scgpt(), files);
+  } catch (const IoError& e) {
+    return e.what();
+  }
+  return "";
+}
+
+TEST(Checkpoint, LoadsByOriginalNamesAndListsEveryProblem) {
+  auto base = make_encoder("scgpt", tiny_scgpt(), {});
+  // the published flash-attention names and an unused decoder head load fine, even when strict
+  const auto flash = save(*base, "sdm_flash.safetensors", [](auto& items) {
+    for (auto& [n, t] : items) {
+      if (const auto p = n.find("self_attn.in_proj_"); p != std::string::npos) n.replace(p, 18, "self_attn.Wqkv.");
+    }
+    items.emplace_back("decoder.fc.0.weight", torch::ones({8, 8}));
+  });
+  EXPECT_EQ(load_error(flash, true), "");
+  EncoderFiles files;
+  files.weights = flash;
+  auto loaded = make_encoder("scgpt", tiny_scgpt(), files);
+  EXPECT_TRUE(torch::equal(loaded->params().at("transformer_encoder.layers.0.self_attn.in_proj_weight"),
+                           base->params().at("transformer_encoder.layers.0.self_attn.in_proj_weight")));
+
+  const auto missing = save(*base, "sdm_missing.safetensors", [](auto& items) { items.erase(items.begin() + 3); });
+  EXPECT_NE(load_error(missing, false).find("missing: value_encoder.linear1.weight"), std::string::npos) << load_error(missing, false);
+
+  const auto shaped = save(*base, "sdm_shaped.safetensors", [](auto& items) { items[1].second = torch::zeros({9}); });
+  EXPECT_NE(load_error(shaped, false).find("mis-shaped: encoder.enc_norm.weight [9] (expected [8])"), std::string::npos)
+      << load_error(shaped, false);
+
+  const auto extra = save(*base, "sdm_extra.safetensors", [](auto& items) { items.emplace_back("mystery.weight", torch::zeros({2})); });
+  EXPECT_EQ(load_error(extra, false), "") << "unexpected names are skipped with a warning unless strict";
+  EXPECT_NE(load_error(extra, true).find("unexpected: mystery.weight"), std::string::npos);
+}
+
+TEST(Checkpoint, PublishedConfigOverlaysThePreset) {
+  const auto& info = jobs::model_info("geneformer", "");
+  const auto c = jobs::resolve_model_config(info, "default", {{"hidden_size", 256}, {"architectures", {"BertForMaskedLM"}}},
+                                            true, "config.json");
+  EXPECT_EQ(c.at("hidden_size"), 256);
+  EXPECT_FALSE(c.contains("architectures"));
+  EXPECT_THROW(jobs::resolve_model_config(info, "default", {{"hidden_sise", 256}}, false, "spec"), ConfigError);
+  EXPECT_THROW(jobs::resolve_model_config(info, "default", {{"hidden_size", "big"}}, true, "spec"), ConfigError);
+  EXPECT_THROW(jobs::resolve_model_config(info, "v3", nlohmann::json::object(), true, "spec"), ConfigError);
+}
+
+TEST(Registry, EveryImplementedFoundationModelHasAFactory) {
+  for (const auto& m : jobs::model_infos()) {
+    if (m.kind != "foundation") continue;
+    EXPECT_EQ(encoder_registry().count(m.name) == 1, m.implemented) << m.name;
+  }
+}
+
+}  // namespace
+}  // namespace sdm::worker

@@ -1,0 +1,221 @@
+#include "worker/models/encoder.h"
+
+#include <spdlog/spdlog.h>
+
+#include <fstream>
+#include <iterator>
+
+#include "common/error.h"
+#include "common/safetensors.h"
+#include "common/text.h"
+
+namespace sdm::worker {
+
+namespace {
+
+torch::Tensor from_safetensors(const SafetensorsFile& file, const SafetensorsEntry& e) {
+  static const std::map<std::string, torch::ScalarType> kTypes{
+      {"F32", torch::kFloat32}, {"F16", torch::kFloat16}, {"BF16", torch::kBFloat16}, {"F64", torch::kFloat64},
+      {"I64", torch::kInt64},   {"I32", torch::kInt32},   {"I16", torch::kInt16},     {"I8", torch::kInt8},
+      {"U8", torch::kUInt8},    {"BOOL", torch::kBool}};
+  const auto it = kTypes.find(e.dtype);
+  if (it == kTypes.end()) throw IoError({file.path(), e.name, e.dtype}, "dtype not supported for parameters");
+  const auto bytes = file.bytes(e);
+  // The mapping may be unaligned for the element type: copy the bytes out before viewing them.
+  auto t = torch::empty(e.shape, torch::TensorOptions().dtype(it->second));
+  if (!bytes.empty()) std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
+  return t.is_floating_point() ? t.to(torch::kFloat32) : t;
+}
+
+StateDict unpickle(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::vector<char> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  c10::IValue value;
+  try {
+    value = torch::pickle_load(data);
+  } catch (const c10::Error& e) {
+    const std::string what = e.what_without_backtrace();
+    // LibTorch rebuilds plain dicts of tensors, but not OrderedDicts (module.state_dict()'s type).
+    throw IoError({path, "", ""}, "LibTorch cannot unpickle this checkpoint (" + what.substr(0, what.find('\n')).substr(0, 120) +
+                                  "); an OrderedDict state dict needs converting once: "
+                                  "/usr/bin/python3 tools/convert_checkpoint.py weights " + path + " OUT.safetensors");
+  }
+  // Training checkpoints wrap the weights: {"state_dict": {...}} or {"model": {...}}.
+  for (int depth = 0; depth < 2 && value.isGenericDict(); ++depth) {
+    bool unwrapped = false;
+    for (const auto& item : value.toGenericDict()) {
+      if (item.key().isString() && (item.key().toStringRef() == "state_dict" || item.key().toStringRef() == "model") &&
+          item.value().isGenericDict()) {
+        const c10::IValue inner = item.value();
+        value = inner;
+        unwrapped = true;
+        break;
+      }
+    }
+    if (!unwrapped) break;
+  }
+  if (!value.isGenericDict()) throw IoError({path, "", ""}, "expected a dict of tensors (a state_dict)");
+  StateDict dict;
+  for (const auto& item : value.toGenericDict()) {
+    if (!item.key().isString() || !item.value().isTensor()) continue;  // e.g. _metadata entries
+    auto t = item.value().toTensor();
+    dict[item.key().toStringRef()] = t.is_floating_point() ? t.to(torch::kFloat32).contiguous() : t;
+  }
+  return dict;
+}
+
+std::string shape_text(c10::IntArrayRef shape) {
+  std::string s = "[";
+  for (std::size_t i = 0; i < shape.size(); ++i) s += (i ? "," : "") + std::to_string(shape[i]);
+  return s + "]";
+}
+
+std::string list_names(const std::vector<std::string>& names) {
+  constexpr std::size_t kShown = 12;
+  std::vector<std::string> shown(names.begin(), names.begin() + static_cast<long>(std::min(names.size(), kShown)));
+  std::string text = join(shown, ", ");
+  if (names.size() > kShown) text += ", ... (" + std::to_string(names.size()) + " in all)";
+  return text;
+}
+
+}  // namespace
+
+StateDict read_state_dict(const std::string& path) {
+  std::ifstream probe(path, std::ios::binary);
+  if (!probe) throw IoError({path, "", ""}, "cannot open the weights file");
+  char magic[4] = {};
+  probe.read(magic, 4);
+  if (SafetensorsFile::looks_like(path)) {
+    const auto file = SafetensorsFile::open(path);
+    StateDict dict;
+    for (const auto& e : file.entries()) dict[e.name] = from_safetensors(file, e);
+    return dict;
+  }
+  if (probe.gcount() == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4) return unpickle(path);
+  throw IoError({path, "", ""}, "neither a safetensors file nor a torch.save (zip) file; legacy pre-1.6 pickles "
+                                "must be re-saved or converted to safetensors");
+}
+
+torch::Tensor& ParamSet::add(const std::string& name, std::vector<std::int64_t> shape) {
+  index_[name] = params_.size();
+  params_.emplace_back(name, torch::zeros(shape));
+  return params_.back().second;
+}
+
+torch::Tensor& ParamSet::at(const std::string& name) { return params_.at(index_.at(name)).second; }
+
+std::int64_t ParamSet::numel() const {
+  std::int64_t n = 0;
+  for (const auto& [name, t] : params_) n += t.numel();
+  return n;
+}
+
+LoadReport ParamSet::load(const StateDict& dict, const std::string& source, const LoadOptions& options,
+                          const std::vector<std::pair<std::string, std::string>>& renames,
+                          const std::vector<std::string>& unused_prefixes) {
+  LoadReport report;
+  std::vector<std::string> unexpected, misshaped, missing;
+  std::map<std::string, const torch::Tensor*> found;
+  for (const auto& [original, tensor] : dict) {
+    std::string name = original;
+    for (const auto& [from, to] : renames) {
+      if (const auto pos = name.find(from); pos != std::string::npos) name.replace(pos, from.size(), to);
+    }
+    const auto it = index_.find(name);
+    if (it == index_.end()) {
+      bool unused = false;
+      for (const auto& prefix : unused_prefixes) unused = unused || original.rfind(prefix, 0) == 0;
+      if (unused || !options.strict) {
+        report.skipped.push_back(original);
+        if (!unused) unexpected.push_back(original);
+      } else {
+        unexpected.push_back(original);
+      }
+      continue;
+    }
+    const auto& param = params_[it->second].second;
+    if (!tensor.is_floating_point() || tensor.sizes() != param.sizes()) {
+      misshaped.push_back(original + " " + shape_text(tensor.sizes()) + " (expected " + shape_text(param.sizes()) + ")");
+      continue;
+    }
+    found[name] = &tensor;
+  }
+  for (const auto& [name, param] : params_) {
+    if (!found.count(name)) missing.push_back(name);
+  }
+  std::string problems;
+  if (!missing.empty()) problems += "\n  missing: " + list_names(missing);
+  if (!misshaped.empty()) problems += "\n  mis-shaped: " + list_names(misshaped);
+  if (options.strict && !unexpected.empty()) problems += "\n  unexpected: " + list_names(unexpected);
+  if (!problems.empty()) throw IoError({source, "", ""}, "the checkpoint does not fit this model's config:" + problems);
+  if (!unexpected.empty()) spdlog::warn("{}: skipping {} unexpected parameters (--strict makes this an error): {}", source,
+                                        unexpected.size(), list_names(unexpected));
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, tensor] : found) {
+    at(name).copy_(*tensor);
+    report.loaded.push_back(name);
+  }
+  return report;
+}
+
+void ParamSet::init_random(std::uint64_t seed) {
+  torch::NoGradGuard no_grad;
+  auto gen = at::detail::createCPUGenerator(seed);
+  for (auto& [name, t] : params_) {
+    const bool is_bias = name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0;
+    if (t.dim() >= 2) {
+      t.normal_(0.0, 0.02, gen);
+    } else if (is_bias) {
+      t.zero_();
+    } else {
+      t.fill_(1.0);  // LayerNorm scale
+    }
+  }
+}
+
+const std::map<std::string, EncoderFactory>& encoder_registry() {
+  static const std::map<std::string, EncoderFactory> kFactories{{"scgpt", make_scgpt}, {"geneformer", make_geneformer}};
+  return kFactories;
+}
+
+std::unique_ptr<Encoder> make_encoder(const std::string& model, const nlohmann::json& config, const EncoderFiles& files) {
+  const auto& registry = encoder_registry();
+  const auto it = registry.find(model);
+  if (it == registry.end()) {
+    std::vector<std::string> names;
+    for (const auto& [name, unused] : registry) names.push_back(name);
+    throw ConfigError({"", "model", model}, "no encoder in this build; " + suggest(model, names));
+  }
+  auto encoder = it->second(config, files);
+  if (files.weights.empty()) {
+    encoder->params().init_random(config.value("init_seed", std::uint64_t{0}));
+    spdlog::info("{}: random weights from init_seed {} ({} parameters)", model, config.value("init_seed", 0),
+                 encoder->params().numel());
+  } else {
+    const auto report = encoder->load_weights(read_state_dict(files.weights), files.weights, files.load);
+    spdlog::info("{}: loaded {} tensors from {} ({} skipped)", model, report.loaded.size(), files.weights,
+                 report.skipped.size());
+  }
+  return encoder;
+}
+
+void check_2d(const torch::Tensor& t, const std::string& name, const std::string& source, std::int64_t rows,
+              std::int64_t cols) {
+  if (t.dim() != 2 || (rows >= 0 && t.size(0) != rows) || (cols >= 0 && t.size(1) != cols)) {
+    throw DataError({source, name, shape_text(t.sizes())},
+                    "expected a 2-D [batch, length] dataset" +
+                        (rows >= 0 ? " of shape " + shape_text({rows, cols}) + " like the other inputs" : std::string()));
+  }
+}
+
+void check_ids(const torch::Tensor& ids, std::int64_t vocab, const std::string& name, const std::string& source) {
+  if (ids.numel() == 0) return;
+  const auto lo = ids.min().item<std::int64_t>();
+  const auto hi = ids.max().item<std::int64_t>();
+  if (lo < 0 || hi >= vocab) {
+    throw DataError({source, name, std::to_string(lo < 0 ? lo : hi)},
+                    "token id outside the vocabulary [0, " + std::to_string(vocab) + ")");
+  }
+}
+
+}  // namespace sdm::worker

@@ -1,0 +1,122 @@
+#pragma once
+// The model machinery: an Encoder turns cells into named input tensors (tokenize + collate, the original data
+// pipeline) and those into a cell embedding (forward, the original network). Parameters live in a ParamSet under
+// the original checkpoint's names, so a published state dict loads by name. One registry maps model names to
+// factories; metadata (presets, LoRA targets, descriptions) is in jobs/models.h, shared with spec validation.
+#include <torch/torch.h>
+
+#include <nlohmann/json.hpp>
+
+#include <functional>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "common/cell_matrix.h"
+#include "worker/models/tokenizers.h"
+
+namespace sdm::worker {
+
+using StateDict = std::map<std::string, torch::Tensor>;
+
+/// Reads a checkpoint: safetensors (our validated reader), or a PyTorch `torch.save` file (.pt/.bin zip
+/// format) through LibTorch's unpickler, which only rebuilds tensors and containers (no arbitrary code).
+/// Floating tensors come back as float32. Throws IoError naming the file.
+StateDict read_state_dict(const std::string& path);
+
+struct LoadOptions {
+  bool strict = false;  ///< unexpected names are errors, not skipped with a warning
+};
+
+struct LoadReport {
+  std::vector<std::string> loaded;
+  std::vector<std::string> skipped;  ///< unused by the embedding path (heads), or unexpected when not strict
+};
+
+/// Parameters by their original names. `load` checks the whole state dict first and fails once, listing every
+/// missing, unexpected (strict) and mis-shaped name.
+class ParamSet {
+ public:
+  torch::Tensor& add(const std::string& name, std::vector<std::int64_t> shape);
+  torch::Tensor& at(const std::string& name);
+  const std::vector<std::pair<std::string, torch::Tensor>>& items() const { return params_; }
+  std::int64_t numel() const;
+
+  /// `renames`: checkpoint name fragment -> ours (scGPT's flash-attention `self_attn.Wqkv.` -> `self_attn.in_proj_`).
+  /// `unused_prefixes`: heads the embedding path does not use; reported and skipped even when strict.
+  LoadReport load(const StateDict& dict, const std::string& source, const LoadOptions& options,
+                  const std::vector<std::pair<std::string, std::string>>& renames,
+                  const std::vector<std::string>& unused_prefixes);
+  /// Seeded random init: weights ~ N(0, 0.02) as BERT/scGPT initialise, LayerNorm weight 1 and biases 0.
+  void init_random(std::uint64_t seed);
+
+ private:
+  std::vector<std::pair<std::string, torch::Tensor>> params_;
+  std::map<std::string, std::size_t> index_;
+};
+
+/// The forward's inputs, named as in the original model's forward signature.
+using ModelInputs = std::map<std::string, torch::Tensor>;
+
+struct EncoderOutput {
+  torch::Tensor cell_embedding;  ///< [B, d] float32
+  torch::Tensor token_states;    ///< [B, L, d] last layer, when asked for
+};
+
+/// The genes of a file as a model sees them.
+struct GeneInputs {
+  std::vector<std::string> symbols;
+  std::vector<std::string> ensembl;
+};
+
+class Encoder {
+ public:
+  virtual ~Encoder() = default;
+  virtual std::string name() const = 0;
+  virtual std::int64_t dim() const = 0;
+  /// Names of the forward's inputs (the datasets of a --tokenized file).
+  virtual std::vector<std::string> input_names() const = 0;
+  /// Cells -> token sequences. `X` holds raw counts (rows = cells); `seeds` one per cell (see cell_seed).
+  virtual TokenizedCells tokenize(const CsrMatrix& X, const GeneInputs& genes,
+                                  const std::vector<std::uint64_t>& seeds) const = 0;
+  /// Right-padded input tensors for `rows` of `cells`.
+  virtual ModelInputs collate(const TokenizedCells& cells, const std::vector<std::size_t>& rows) const = 0;
+  /// Checks a --tokenized file's tensors (names, dtypes, shapes, id ranges); throws DataError naming `source`.
+  virtual void check_inputs(const ModelInputs& inputs, const std::string& source) const = 0;
+  virtual EncoderOutput forward(const ModelInputs& inputs, bool want_states) = 0;
+
+  ParamSet& params() { return params_; }
+  /// Loads a checkpoint by name (model-specific renames and skipped heads).
+  virtual LoadReport load_weights(const StateDict& dict, const std::string& source, const LoadOptions& options) = 0;
+
+ protected:
+  ParamSet params_;
+};
+
+/// What a model needs besides its hyperparameters.
+struct EncoderFiles {
+  std::string weights;  ///< empty: random init from the config's init_seed
+  std::string vocab;    ///< empty: hashed gene ids (tiny presets)
+  LoadOptions load;
+};
+
+using EncoderFactory = std::function<std::unique_ptr<Encoder>(const nlohmann::json& config, const EncoderFiles& files)>;
+
+/// The factories of the implemented foundation models, by name (jobs/models.h lists them with their metadata).
+const std::map<std::string, EncoderFactory>& encoder_registry();
+
+/// Builds `model` with its resolved config and loads its weights (or random init). Throws ConfigError for a
+/// name without a factory.
+std::unique_ptr<Encoder> make_encoder(const std::string& model, const nlohmann::json& config, const EncoderFiles& files);
+
+// Factories, one translation unit per model family.
+std::unique_ptr<Encoder> make_scgpt(const nlohmann::json& config, const EncoderFiles& files);
+std::unique_ptr<Encoder> make_geneformer(const nlohmann::json& config, const EncoderFiles& files);
+
+/// Ids within [0, vocab) and a 2-D shape: shared input checks.
+void check_ids(const torch::Tensor& ids, std::int64_t vocab, const std::string& name, const std::string& source);
+void check_2d(const torch::Tensor& t, const std::string& name, const std::string& source, std::int64_t rows,
+              std::int64_t cols);
+
+}  // namespace sdm::worker

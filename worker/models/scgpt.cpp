@@ -1,0 +1,165 @@
+// scGPT (bowang-lab/scGPT, whole-human checkpoint): gene embedding + continuous value encoder, post-LN
+// transformer, cell embedding = the <cls> output of the last layer, L2-normalized (reference/models.md §1).
+#include <spdlog/spdlog.h>
+
+#include "common/error.h"
+#include "worker/models/encoder.h"
+#include "worker/models/transformer.h"
+
+namespace sdm::worker {
+namespace {
+
+class ScGpt final : public Encoder {
+ public:
+  ScGpt(const nlohmann::json& c, const EncoderFiles& files)
+      : d_(c.at("embsize")), heads_(c.at("nheads")), d_hid_(c.at("d_hid")), layers_(c.at("nlayers")),
+        ntoken_(c.at("ntoken")), eps_(c.at("layer_norm_eps")), value_max_(c.at("value_max")),
+        emb_style_(c.at("cell_emb_style")) {
+    if (d_ <= 0 || heads_ <= 0 || d_ % heads_ != 0) throw ConfigError({"", "embsize", std::to_string(d_)}, "must be a positive multiple of nheads");
+    if (emb_style_ != "cls" && emb_style_ != "avg-pool") {
+      throw ConfigError({"", "cell_emb_style", emb_style_}, "supported: cls (the published model) or avg-pool");
+    }
+    tokenizer_.n_bins = c.at("n_bins");
+    tokenizer_.pad_value = c.at("pad_value");
+    tokenizer_.max_seq_len = c.at("max_seq_len");
+    if (files.vocab.empty()) {
+      // Whole-human layout without a vocabulary file: genes hashed below the three appended specials.
+      vocab_ = GeneVocab::hashed(ntoken_ - 3, 0);
+      pad_id_ = ntoken_ - 3;
+      tokenizer_.cls_id = ntoken_ - 2;
+    } else {
+      vocab_ = GeneVocab::load(files.vocab);
+      ntoken_ = vocab_.size();  // the original sizes the embedding by len(vocab)
+      pad_id_ = vocab_.special(c.at("pad_token"), -1);
+      tokenizer_.cls_id = vocab_.special(c.at("cls_token"), -1);
+      if (pad_id_ < 0 || tokenizer_.cls_id < 0) {
+        throw DataError({files.vocab, "", ""}, "the vocabulary lacks " + c.at("pad_token").get<std::string>() + " or " +
+                                                    c.at("cls_token").get<std::string>());
+      }
+    }
+    params_.add("encoder.embedding.weight", {ntoken_, d_});
+    params_.add("encoder.enc_norm.weight", {d_});
+    params_.add("encoder.enc_norm.bias", {d_});
+    params_.add("value_encoder.linear1.weight", {d_, 1});
+    params_.add("value_encoder.linear1.bias", {d_});
+    params_.add("value_encoder.linear2.weight", {d_, d_});
+    params_.add("value_encoder.linear2.bias", {d_});
+    params_.add("value_encoder.norm.weight", {d_});
+    params_.add("value_encoder.norm.bias", {d_});
+    for (std::int64_t i = 0; i < layers_; ++i) {
+      const auto p = "transformer_encoder.layers." + std::to_string(i) + ".";
+      params_.add(p + "self_attn.in_proj_weight", {3 * d_, d_});
+      params_.add(p + "self_attn.in_proj_bias", {3 * d_});
+      params_.add(p + "self_attn.out_proj.weight", {d_, d_});
+      params_.add(p + "self_attn.out_proj.bias", {d_});
+      params_.add(p + "linear1.weight", {d_hid_, d_});
+      params_.add(p + "linear1.bias", {d_hid_});
+      params_.add(p + "linear2.weight", {d_, d_hid_});
+      params_.add(p + "linear2.bias", {d_});
+      for (const char* n : {"norm1", "norm2"}) {
+        params_.add(p + n + ".weight", {d_});
+        params_.add(p + n + ".bias", {d_});
+      }
+    }
+  }
+
+  std::string name() const override { return "scgpt"; }
+  std::int64_t dim() const override { return d_; }
+  std::vector<std::string> input_names() const override { return {"src", "values", "src_key_padding_mask"}; }
+
+  TokenizedCells tokenize(const CsrMatrix& X, const GeneInputs& genes, const std::vector<std::uint64_t>& seeds) const override {
+    // scGPT's vocabulary is keyed by gene symbol
+    return tokenizer_.tokenize(X, map_genes(genes.symbols.empty() ? genes.ensembl : genes.symbols, vocab_), seeds);
+  }
+
+  ModelInputs collate(const TokenizedCells& cells, const std::vector<std::size_t>& rows) const override {
+    std::int64_t L = 1;
+    for (auto r : rows) L = std::max<std::int64_t>(L, static_cast<std::int64_t>(cells.ids[r].size()));
+    const auto B = static_cast<std::int64_t>(rows.size());
+    auto src = torch::full({B, L}, pad_id_, torch::kInt64);
+    auto values = torch::full({B, L}, tokenizer_.pad_value, torch::kFloat32);
+    auto pad = torch::ones({B, L}, torch::kUInt8);
+    for (std::int64_t b = 0; b < B; ++b) {
+      const auto& ids = cells.ids[rows[static_cast<std::size_t>(b)]];
+      const auto& vals = cells.values[rows[static_cast<std::size_t>(b)]];
+      const auto n = static_cast<std::int64_t>(ids.size());
+      std::copy(ids.begin(), ids.end(), src.data_ptr<std::int64_t>() + b * L);
+      std::copy(vals.begin(), vals.end(), values.data_ptr<float>() + b * L);
+      std::fill_n(pad.data_ptr<std::uint8_t>() + b * L, n, std::uint8_t{0});
+    }
+    return {{"src", src}, {"values", values}, {"src_key_padding_mask", pad}};
+  }
+
+  void check_inputs(const ModelInputs& inputs, const std::string& source) const override {
+    const auto& src = inputs.at("src");
+    check_2d(src, "src", source, -1, -1);
+    check_2d(inputs.at("values"), "values", source, src.size(0), src.size(1));
+    check_2d(inputs.at("src_key_padding_mask"), "src_key_padding_mask", source, src.size(0), src.size(1));
+    if (src.is_floating_point()) throw DataError({source, "src", ""}, "expected integer token ids");
+    check_ids(src, ntoken_, "src", source);
+  }
+
+  EncoderOutput forward(const ModelInputs& inputs, bool want_states) override {
+    const auto src = inputs.at("src").to(torch::kInt64);
+    const auto values = inputs.at("values").to(torch::kFloat32);
+    const auto keep = inputs.at("src_key_padding_mask").to(torch::kBool).logical_not();
+    auto x = torch::layer_norm(torch::embedding(params_.at("encoder.embedding.weight"), src), {d_},
+                               params_.at("encoder.enc_norm.weight"), params_.at("encoder.enc_norm.bias"), 1e-5);
+    auto v = torch::linear(values.clamp_max(value_max_).unsqueeze(-1), params_.at("value_encoder.linear1.weight"),
+                           params_.at("value_encoder.linear1.bias"))
+                 .relu_();
+    v = torch::linear(v, params_.at("value_encoder.linear2.weight"), params_.at("value_encoder.linear2.bias"));
+    v = torch::layer_norm(v, {d_}, params_.at("value_encoder.norm.weight"), params_.at("value_encoder.norm.bias"), 1e-5);
+    x = x + v;
+    const auto mask = KeyMask::from_keep(keep);
+    for (std::int64_t i = 0; i < layers_; ++i) x = post_ln_forward(x, layer(i), mask);
+    EncoderOutput out;
+    auto cell = emb_style_ == "cls" ? x.select(1, 0) : x.mean(1);
+    out.cell_embedding = cell / cell.norm(2, {1}, true);
+    if (want_states) out.token_states = x;
+    return out;
+  }
+
+  LoadReport load_weights(const StateDict& dict, const std::string& source, const LoadOptions& options) override {
+    // Published checkpoints were saved with flash-attention's fused layer; its Wqkv has in_proj's layout.
+    return params_.load(dict, source, options, {{"self_attn.Wqkv.", "self_attn.in_proj_"}, {"self_attn._impl.", "self_attn."}},
+                        {"decoder.", "cls_decoder.", "mvc_decoder.", "flag_encoder.", "dab.", "grad_reverse_discriminator.",
+                         "batch_encoder.", "dsbn.", "bns.", "sim."});
+  }
+
+ private:
+  PostLnLayer layer(std::int64_t i) {
+    const auto p = "transformer_encoder.layers." + std::to_string(i) + ".";
+    PostLnLayer l;
+    l.in_w = params_.at(p + "self_attn.in_proj_weight");
+    l.in_b = params_.at(p + "self_attn.in_proj_bias");
+    l.out_w = params_.at(p + "self_attn.out_proj.weight");
+    l.out_b = params_.at(p + "self_attn.out_proj.bias");
+    l.ff1_w = params_.at(p + "linear1.weight");
+    l.ff1_b = params_.at(p + "linear1.bias");
+    l.ff2_w = params_.at(p + "linear2.weight");
+    l.ff2_b = params_.at(p + "linear2.bias");
+    l.ln1_w = params_.at(p + "norm1.weight");
+    l.ln1_b = params_.at(p + "norm1.bias");
+    l.ln2_w = params_.at(p + "norm2.weight");
+    l.ln2_b = params_.at(p + "norm2.bias");
+    l.heads = heads_;
+    l.eps = eps_;
+    return l;
+  }
+
+  std::int64_t d_, heads_, d_hid_, layers_, ntoken_;
+  double eps_, value_max_;
+  std::string emb_style_;
+  std::int64_t pad_id_ = 0;
+  GeneVocab vocab_;
+  ScgptTokenizer tokenizer_;
+};
+
+}  // namespace
+
+std::unique_ptr<Encoder> make_scgpt(const nlohmann::json& config, const EncoderFiles& files) {
+  return std::make_unique<ScGpt>(config, files);
+}
+
+}  // namespace sdm::worker

@@ -1,0 +1,40 @@
+#pragma once
+// The post-LN transformer encoder layer that scGPT and Geneformer (BERT) share, written for CPU inference:
+// attention runs per cell over blocks of queries, so the [heads, L, L] score tensor of the classic path is never
+// materialized (at L = 1200-4096 it is hundreds of MB per layer, and softmax over it was 40 % of the Python
+// peer's time); with right padding a cell attends over its own length only, so padding costs no attention work.
+#include <torch/torch.h>
+
+#include <string>
+#include <vector>
+
+namespace sdm::worker {
+
+/// Which keys each cell may attend to.
+struct KeyMask {
+  std::vector<std::int64_t> lengths;  ///< real tokens per cell; with right padding they are the first ones
+  torch::Tensor bias;                 ///< [B, L] additive 0 / -inf, only when the mask is not right padding
+  /// From a [B, L] "keep" mask (true = real token).
+  static KeyMask from_keep(const torch::Tensor& keep);
+  bool right_padded() const { return !bias.defined(); }
+};
+
+struct PostLnLayer {
+  torch::Tensor in_w, in_b;    ///< fused q, k, v projection [3d, d] (torch's in_proj layout)
+  torch::Tensor out_w, out_b;  ///< attention output projection
+  torch::Tensor ff1_w, ff1_b, ff2_w, ff2_b;
+  torch::Tensor ln1_w, ln1_b, ln2_w, ln2_b;
+  std::int64_t heads = 1;
+  double eps = 1e-5;
+  bool gelu = false;  ///< activation: relu (both models' published configs) or exact gelu
+};
+
+/// x = LN1(x + Attn(x)); x = LN2(x + W2 act(W1 x)). `x` is [B, L, d]. With right padding, outputs at padded
+/// positions are not computed from attention (their context is zero) and carry no meaning.
+torch::Tensor post_ln_forward(const torch::Tensor& x, const PostLnLayer& layer, const KeyMask& mask);
+
+/// Per cell, the mean of `states` [B, L, d] weighted by `weights` [B, L] (1 = include); a cell with no weight
+/// gets zeros.
+torch::Tensor masked_mean(const torch::Tensor& states, const torch::Tensor& weights);
+
+}  // namespace sdm::worker
