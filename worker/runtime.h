@@ -21,6 +21,7 @@ BlasInfo blas_info();
 /// same large activations layer after layer, and returning them to the kernel makes every layer page-fault them
 /// in again (2x slower at L = 1200 on a VM). SDM_MALLOC=default leaves glibc's behaviour alone.
 void keep_freed_memory();
+
 /// One line: "OpenBLAS 0.3.21 (openblas-pthread/libblas.so.3, 1 thread)".
 std::string blas_summary();
 

@@ -1,6 +1,6 @@
 """End-to-end sweep tests (issue 4 / CONTRACTS §7-§10), real MPI ranks and real files.
 
-usage: check_sweep.py SDM MPIEXEC WORKDIR CASE     CASE: basic | kill | corrupt | lock | signal
+usage: check_sweep.py SDM MPIEXEC WORKDIR CASE     CASE: basic | kill | corrupt | lock | signal | freeze
 """
 import hashlib
 import json
@@ -231,6 +231,74 @@ elif CASE == "signal":
     print(f"null collection: cell-split AUROC {auroc_cell:.3f}, sample-split AUROC {auroc_sample:.3f}")
     expect(abs(auroc_sample - 0.5) <= 0.05, f"S=0: sample-split AUROC within 0.5 +- 0.05 ({auroc_sample:.3f})")
     expect(auroc_cell > auroc_sample + 0.04, "cell split scores above sample split (the leakage gap is visible)")
+elif CASE == "freeze":
+    # Frozen foundation models (issue 5): embed tasks first, one cache file per (model, dataset), reused by
+    # every cell and by a resumed sweep; a checkpoint that does not fit fails the embed task and, with the
+    # reason, every cell that needed it.
+    synth(data)
+    store = os.path.join(WORK, "freeze", "store.h5")
+    shutil.rmtree(os.path.dirname(store), ignore_errors=True)
+    spec = os.path.join(WORK, "freeze.yaml")
+    datasets = ["P01", "P02", "P05"]
+    models = [{"name": "scgpt", "preset": "tiny"}, {"name": "geneformer", "preset": "tiny"}]
+    write_spec(spec, store, data, datasets, models,
+               [{"name": "pooled", "folds": 3, "split": "cell"}, {"name": "cross-data"}], "head: {epochs: 20, lr: 1.0e-3}\n")
+    ids = dry_run_ids(spec)
+    expect(len(ids) == 2 * (3 + 3), f"dry run lists {len(ids)} cells")
+    p = run(["sweep", spec], np_=3)
+    expect("after 6 embedding tasks" in p.stderr, "6 embed tasks (2 models x 3 datasets) scheduled before the cells")
+    cache = os.path.join(os.path.dirname(store), "cache", "embeddings")
+    files = sorted(os.listdir(cache))
+    expect(len(files) == 6 and all(f.endswith(".h5") for f in files), f"one cache file per model and dataset ({len(files)})")
+    with h5py.File(os.path.join(cache, files[0]), "r") as f:
+        n, d = f["cell_embedding"].shape
+        expect(d in (64,) and n == f["y"].shape[0] == len(f["obs_names"]), f"cache holds [{n}, {d}] embeddings with labels")
+    cells = store_rows(store)["cells"]
+    expect(set(text(cells["status"])) == {"done"} and sorted(text(cells["cell_id"])) == sorted(ids), "every cell is done")
+    expect(set(text(cells["model"])) == {"scgpt", "geneformer"}, "both models in the store")
+    auroc = cells["auroc"][np.array(text(cells["split"])) == "cell"]
+    expect(np.all(np.isfinite(auroc)) and np.all((auroc >= 0) & (auroc <= 1)),
+           f"metrics computed for every fold (random tiny encoders: mean cell-split AUROC {np.mean(auroc):.3f})")
+    mtimes = {f: os.path.getmtime(os.path.join(cache, f)) for f in files}
+    for f in files[:2]:
+        os.remove(os.path.join(cache, f))
+    for r in list(records(store))[:3]:
+        os.remove(os.path.join(os.path.dirname(store), "records", r + ".h5"))
+    resumed = run(["sweep", spec, "--resume"], np_=2)
+    expect("3 to run" in resumed.stderr, "--resume reruns only the removed cells")
+    again = sorted(os.listdir(cache))
+    expect(again == files and all(os.path.getmtime(os.path.join(cache, f)) == mtimes[f] for f in files[2:]),
+           "kept cache files are reused, removed ones rebuilt only when a cell needs them")
+    # a checkpoint that does not fit: the embed task fails, and every dependent cell fails with that reason
+    bad = os.path.join(WORK, "bad.safetensors")
+    header = json.dumps({"encoder.embedding.weight": {"dtype": "F32", "shape": [2, 2], "data_offsets": [0, 16]}}).encode()
+    with open(bad, "wb") as f:
+        f.write(len(header).to_bytes(8, "little") + header + bytes(16))
+    store2 = os.path.join(WORK, "freeze_bad", "store.h5")
+    shutil.rmtree(os.path.dirname(store2), ignore_errors=True)
+    spec2 = os.path.join(WORK, "freeze_bad.yaml")
+    write_spec(spec2, store2, data, datasets[:2], [{"name": "scgpt", "preset": "tiny", "weights": bad}],
+               [{"name": "cross-data"}], "resources: {max_attempts: 1}\n")
+    p = run(["sweep", spec2], np_=3, check=False)
+    expect(p.returncode == 3, f"exit 3 when cells failed (got {p.returncode})")
+    cells = store_rows(store2)["cells"]
+    errors = text(cells["error"])
+    expect(set(text(cells["status"])) == {"failed"} and all("embedding" in e and "mis-shaped" in e for e in errors),
+           "dependent cells are failed records naming the embedding and the mis-shaped parameter")
+    # sdm embed on real anndata files: a fixture written by anndata 0.7.8 (lzf-compressed) and a synthetic dataset
+    import anndata
+    fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "fixtures", "h5ad",
+                           "legacy07_lzf_anndata_v0.7.8.h5ad")
+    for model in ("scgpt", "geneformer"):
+        for src in (fixture, os.path.join(data, "P01.h5ad")):
+            out = os.path.join(WORK, model + ".h5")
+            run(["embed", "--model", model, "--preset", "tiny", "--input", src, "--out", out, "--threads", "1"])
+            ref = anndata.read_h5ad(src)
+            with h5py.File(out, "r") as f:
+                emb = f["cell_embedding"][()]
+                expect(emb.dtype == np.float32 and emb.shape == (ref.n_obs, 64) and np.all(np.isfinite(emb)),
+                       f"sdm embed {model} {os.path.basename(src)}: float32 [n_obs, 64]")
+                expect(text(f["obs_names"][()]) == list(ref.obs_names), f"sdm embed {model}: obs names in file order")
 else:
     sys.exit("unknown case " + CASE)
 print("PASS", CASE)

@@ -1,8 +1,8 @@
 #pragma once
 // The post-LN transformer encoder layer that scGPT and Geneformer (BERT) share, written for CPU inference:
-// attention runs per cell over blocks of queries, so the [heads, L, L] score tensor of the classic path is never
-// materialized (at L = 1200-4096 it is hundreds of MB per layer, and softmax over it was 40 % of the Python
-// peer's time); with right padding a cell attends over its own length only, so padding costs no attention work.
+// attention runs per cell (over blocks of queries for very long cells), so the [B, heads, L, L] score tensor of
+// the classic path is never materialized (368 MB per layer for scGPT at B = 8); with right padding a cell attends
+// over its own length only, so padding costs no attention work.
 #include <torch/torch.h>
 
 #include <string>
