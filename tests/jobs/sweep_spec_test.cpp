@@ -88,11 +88,14 @@ TEST_F(SpecTest, BadNamesAndValues) {
   s.replace(s.find("split: cell"), 11, "split: donor");
   EXPECT_THROW(SweepSpec::parse(s, "t.yaml"), ConfigError);
   try {
-    SweepSpec::parse(spec("  - {name: scgpt}\n"), "t.yaml");
+    SweepSpec::parse(spec("  - {name: uce}\n"), "t.yaml");
     FAIL();
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("not implemented in this build"), std::string::npos) << e.what();
   }
+  EXPECT_NO_THROW(SweepSpec::parse(spec("  - {name: scgpt, preset: tiny, config: {nlayers: 1}}\n"), "t.yaml"));
+  EXPECT_THROW(SweepSpec::parse(spec("  - {name: scgpt, preset: huge}\n"), "t.yaml"), ConfigError);
+  EXPECT_THROW(SweepSpec::parse(spec("  - {name: geneformer, config: {hidden_sise: 8}}\n"), "t.yaml"), ConfigError);
 }
 
 TEST_F(SpecTest, MissingFilesAreListed) {
