@@ -9,6 +9,7 @@
 
 #include "common/error.h"
 #include "common/hdf5.h"
+#include "common/text.h"
 #include "worker/models/encoder.h"
 
 namespace sdm::worker {
@@ -76,12 +77,8 @@ Embeddings embed_tokenized(const LoadedModel& model, const std::string& path, st
   ModelInputs all;
   for (const auto& name : encoder.input_names()) {
     if (!file.is_dataset(name)) {
-      throw DataError({path, name, ""}, "missing input; " + model.name + " needs datasets named as its forward's arguments: " +
-                                            [&] {
-                                              std::string s;
-                                              for (const auto& n : encoder.input_names()) s += (s.empty() ? "" : ", ") + n;
-                                              return s;
-                                            }());
+      throw DataError({path, name, ""}, "missing input; " + model.name +
+                                            " needs datasets named as its forward's arguments: " + join(encoder.input_names(), ", "));
     }
     std::vector<std::int64_t> shape;
     for (auto d : file.shape(name)) shape.push_back(static_cast<std::int64_t>(d));
