@@ -58,4 +58,44 @@ void allgather(Collective& collective, const at::Tensor& tensor, const at::Tenso
                        dtype_of(tensor));
 }
 
+GradientBuckets::GradientBuckets(const std::vector<at::Tensor>& like, std::size_t bucket_bytes) {
+  std::size_t i = 0;
+  while (i < like.size()) {
+    const at::Tensor& first = like[i];
+    if (!first.defined()) throw ClusterError("GradientBuckets: tensor " + std::to_string(i) + " is undefined");
+    // The run of tensors that share dtype and device and fit in one bucket (at least one tensor).
+    std::size_t end = i, bytes = 0;
+    while (end < like.size() && like[end].defined() && like[end].scalar_type() == first.scalar_type() &&
+           like[end].device() == first.device() && (end == i || bytes + like[end].nbytes() <= bucket_bytes)) {
+      bytes += like[end].nbytes();
+      ++end;
+    }
+    std::int64_t numel = 0;
+    for (std::size_t k = i; k < end; ++k) numel += like[k].numel();
+    at::Tensor flat = first.new_zeros({numel});
+    std::int64_t offset = 0;
+    for (std::size_t k = i; k < end; ++k) {
+      views_.push_back(flat.narrow(0, offset, like[k].numel()).view(like[k].sizes()));
+      offset += like[k].numel();
+    }
+    buckets_.push_back(flat);
+    i = end;
+  }
+}
+
+void GradientBuckets::zero() {
+  for (auto& b : buckets_) b.zero_();
+}
+
+BucketStats GradientBuckets::allreduce(Collective& collective, ReduceOp op) {
+  BucketStats stats;
+  for (auto& b : buckets_) {
+    cluster::allreduce(collective, b, op);
+    stats.bytes += b.nbytes();
+    ++stats.buckets;
+  }
+  collective.synchronize();
+  return stats;
+}
+
 }  // namespace sdm::cluster

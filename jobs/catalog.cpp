@@ -17,7 +17,8 @@ const std::vector<std::string> kTopKeys{"collection", "total_cells", "datasets",
 const std::vector<std::string> kEntryKeys{"id",          "name",          "geo",           "tissue",
                                           "tissue_detail", "cancer_level1", "cancer_level2", "therapy",
                                           "regimen",     "samples",       "cells",         "count_source",
-                                          "count_group", "group_cells",   "file",          "synth_cells"};
+                                          "count_group", "group_cells",   "file",          "synth_cells",
+                                          "collection"};
 const std::vector<std::string> kTissues{"bone marrow", "cell line", "PBMC", "tumor", "organoid"};
 const std::vector<std::string> kTherapies{"targeted", "immunotherapy", "chemotherapy"};
 const std::vector<std::string> kCountSources{"exact", "group_total", "derived"};
@@ -55,7 +56,9 @@ Catalog Catalog::load(const std::string& path) {
   for (const auto& e : doc.require("datasets").items()) {
     e.expect_keys(kEntryKeys);
     DatasetEntry d;
-    d.collection = collection;
+    // A mixed catalog (`sdm synth --collection all`) says per dataset which collection it belongs to.
+    d.collection = e.get<std::string>("collection", collection);
+    e["collection"].expect_one_of(d.collection, {"primary", "external"});
     d.id = e.require("id").as<std::string>();
     if (!ids.insert(d.id).second) e["id"].fail("duplicate dataset id");
     d.name = e.require("name").as<std::string>();

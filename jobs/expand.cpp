@@ -170,6 +170,29 @@ std::vector<Partition> partitions(const ProtocolSpec& p, const std::vector<const
   return out;
 }
 
+/// A strategy's options with every default filled in (what the cell runs with, so its id hashes it).
+nlohmann::json strategy_json(const std::string& strategy, const ModelInfo& info, const SweepSpec& spec) {
+  nlohmann::json j{{"name", strategy}};
+  const nlohmann::json given = spec.strategy_options.value(strategy, nlohmann::json::object());
+  if (strategy == "lora") {
+    nlohmann::json o{{"r", 8}, {"alpha", 8.0}, {"dropout", 0.05}, {"targets", info.lora_targets}};
+    for (const auto& [key, value] : given.items()) o[key] = value;
+    o["alpha"] = o["alpha"].get<double>();
+    const auto& allowed = info.lora_modules.empty() ? info.lora_targets : info.lora_modules;
+    for (const auto& t : o["targets"]) {
+      const std::string target = t.get<std::string>();
+      if (std::find(allowed.begin(), allowed.end(), target) == allowed.end()) {
+        throw ConfigError({spec.source_file, "sweep.strategy_options.lora.targets", target},
+                          "not a module " + info.name + " can adapt; " + suggest(target, allowed));
+      }
+    }
+    j["options"] = o;
+  } else if (strategy == "few-shot") {
+    j["options"] = {{"k", given.value("k", 5)}};
+  }
+  return j;
+}
+
 }  // namespace
 
 Expansion expand(const SweepSpec& spec, const std::vector<InputDataset>& inputs) {
@@ -217,6 +240,20 @@ Expansion expand(const SweepSpec& spec, const std::vector<InputDataset>& inputs)
           dropped.insert(strategy + " x " + model.name + ": " + model.name + " supports only " + join(info.strategies, ", "));
           continue;
         }
+        if (needs_held_out_dataset(strategy) && protocol.name != "cross-data") {
+          dropped.insert(strategy + " x " + protocol.name + ": " + strategy +
+                         " trains on source datasets and tests on a held-out one (protocol cross-data)");
+          continue;
+        }
+        const nlohmann::json strategy_block = strategy_json(strategy, info, spec);
+        // The paper protocol trains as the released scripts did: their MLP head settings, and for LoRA the
+        // model's own fine-tuning epochs and batch.
+        TrainSpec train = protocol.name == "paper" ? TrainSpec{} : spec.train;
+        if (protocol.name == "paper" && strategy == "lora") {
+          train.epochs = info.paper_finetune_epochs;
+          if (info.paper_finetune_batch > 0) train.batch_size = info.paper_finetune_batch;
+        }
+        const TrainSpec head_train = protocol.name == "paper" ? TrainSpec{} : spec.head.train;
         for (const auto seed : spec.seeds) {
           for (const auto& part : parts) {
             Cell c;
@@ -240,10 +277,6 @@ Expansion expand(const SweepSpec& spec, const std::vector<InputDataset>& inputs)
               inputs_json[id] = by_id.at(id)->sha256;
               bytes += static_cast<double>(by_id.at(id)->bytes);
             }
-            nlohmann::json strategy_json{{"name", strategy}};
-            if (spec.strategy_options.contains(strategy)) strategy_json["options"] = spec.strategy_options[strategy];
-            const auto& head_train = protocol.name == "paper" ? TrainSpec{} : spec.head.train;
-            const auto& train = protocol.name == "paper" ? TrainSpec{} : spec.train;
             nlohmann::json data_json{{"label", {{"column", spec.data.label.column},
                                                 {"sensitive", spec.data.label.sensitive},
                                                 {"resistant", spec.data.label.resistant}}},
@@ -253,7 +286,7 @@ Expansion expand(const SweepSpec& spec, const std::vector<InputDataset>& inputs)
             c.config = {
                 {"id_version", kCellIdVersion},
                 {"model", model_json},
-                {"strategy", strategy_json},
+                {"strategy", strategy_block},
                 {"head", {{"layers", protocol.name == "paper" ? std::vector<int>{512, 512} : spec.head.layers},
                           {"epochs", head_train.epochs}, {"lr", head_train.lr}, {"batch_size", head_train.batch_size}}},
                 {"protocol", protocol.to_json()},
@@ -262,20 +295,20 @@ Expansion expand(const SweepSpec& spec, const std::vector<InputDataset>& inputs)
                 {"test_datasets", part.test},
                 {"test_group", part.test_group},
                 {"seed", seed},
-                {"train", {{"epochs", train.epochs}, {"batch_size", train.batch_size}, {"lr", train.lr},
-                           {"weight_decay", train.weight_decay}}},
+                {"train", train.to_json()},
                 {"data", data_json},
                 {"preprocess", spec.preprocess.to_json()},
                 {"inputs", inputs_json},
             };
             c.id = content_id(c.config);
-            c.feature_key = content_id(nlohmann::json{{"protocol", c.config["protocol"]}, {"fold", part.fold},
-                                                      {"train", part.train}, {"test", part.test}, {"seed", seed},
-                                                      {"data", data_json}, {"preprocess", c.config["preprocess"]},
-                                                      {"inputs", inputs_json}});
+            nlohmann::json features{{"protocol", c.config["protocol"]}, {"fold", part.fold}, {"train", part.train},
+                                    {"test", part.test}, {"seed", seed}, {"data", data_json},
+                                    {"preprocess", c.config["preprocess"]}, {"inputs", inputs_json}};
+            if (strategy == "few-shot") features["few_shot"] = strategy_block;  // it moves target cells into training
+            c.feature_key = content_id(features);
             c.expected_cost = info.relative_cost * std::max(1.0, bytes / 1e6);
             c.model_files = {{"weights", model.weights}, {"vocab", model.vocab}};
-            if (info.kind == "foundation" && strategy == "freeze") {
+            if (info.kind == "foundation" && strategy != "lora") {
               // Reading options that change which cells and values an encoder sees; labels are part of it
               // because the cache holds the labelled cells only.
               for (const auto& id : used) {

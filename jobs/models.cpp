@@ -63,27 +63,29 @@ std::vector<ModelPreset> geneformer_presets() {
 
 const std::vector<ModelInfo>& model_infos() {
   const std::vector<std::string> fm_strategies{"freeze", "lora", "zero-shot", "few-shot"};
+  const std::vector<std::string> baseline_strategies{"freeze", "zero-shot", "few-shot"};
   const auto none = same_presets(json::object());
   static const std::vector<ModelInfo> kModels{
-      {"logreg", "baseline", "L2 logistic regression on PCA of log1p-normalized HVG counts", {"freeze"}, true,
-       same_presets(json{{"l2", 1.0}, {"max_iter", 100}}), {}, 0.3},
+      {"logreg", "baseline", "L2 logistic regression on PCA of log1p-normalized HVG counts", baseline_strategies, true,
+       same_presets(json{{"l2", 1.0}, {"max_iter", 100}}), {}, 0.3, {}, 0, 0},
       {"mlp", "baseline", "the study's head d-512-512-2 (ReLU, BCE on one-hot, AdamW) on the same PCA features",
-       {"freeze"}, true, none, {}, 1.0},
+       baseline_strategies, true, none, {}, 1.0, {}, 0, 0},
       {"noop", "test", "does nothing: measures scheduling and commit overhead", {"freeze"}, true,
-       same_presets(json{{"sleep_ms", 0}}), {}, 0.001},
+       same_presets(json{{"sleep_ms", 0}}), {}, 0.001, {}, 0, 0},
       {"scgpt", "foundation", "scGPT whole-human transformer: binned values, <cls> embedding", fm_strategies, true,
-       scgpt_presets(), {"Wqkv", "out_proj"}, 20},
+       scgpt_presets(), {"out_proj"}, 20, {"Wqkv", "out_proj", "linear1", "linear2"}, 256, 3},
       {"geneformer", "foundation", "Geneformer rank-value BERT: mean of a layer's gene tokens", fm_strategies, true,
-       geneformer_presets(), {"query", "value"}, 20},
-      {"scfoundation", "foundation", "scFoundation xTrimoGene", fm_strategies, false, none, {"out_proj"}, 30},
-      {"uce", "foundation", "Universal Cell Embeddings", fm_strategies, false, none, {"out_proj"}, 30},
-      {"scbert", "foundation", "scBERT Performer", fm_strategies, false, none, {"to_q", "to_k", "to_v"}, 20},
-      {"celllm", "foundation", "CellLM (OpenBioMed)", fm_strategies, false, none, {"to_q", "to_k", "to_v"}, 20},
+       geneformer_presets(), {"query", "key", "value"}, 20,
+       {"query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"}, 10, 3},
+      {"scfoundation", "foundation", "scFoundation xTrimoGene", fm_strategies, false, none, {"out_proj"}, 30, {}, 1, 3},
+      {"uce", "foundation", "Universal Cell Embeddings", fm_strategies, false, none, {"out_proj"}, 30, {}, 80, 3},
+      {"scbert", "foundation", "scBERT Performer", fm_strategies, false, none, {"to_q", "to_k", "to_v"}, 20, {}, 3, 3},
+      {"celllm", "foundation", "CellLM (OpenBioMed)", fm_strategies, false, none, {"to_q", "to_k", "to_v"}, 20, {}, 10, 3},
       {"cellplm", "foundation", "CellPLM", fm_strategies, false, none,
-       {"query_projection", "key_projection", "value_projection"}, 20},
-      {"tgpt", "foundation", "tGPT", fm_strategies, false, none, {"c_attn"}, 20},
-      {"llama", "llm", "LLaMA-3 on gene-text prompts", {"freeze", "zero-shot", "few-shot"}, false, none, {}, 100},
-      {"chatglm", "llm", "ChatGLM on gene-text prompts", {"freeze", "zero-shot", "few-shot"}, false, none, {}, 100},
+       {"query_projection", "key_projection", "value_projection"}, 20, {}, 1, 3},
+      {"tgpt", "foundation", "tGPT", fm_strategies, false, none, {"c_attn"}, 20, {}, 128, 2},
+      {"llama", "llm", "LLaMA-3 on gene-text prompts", {"freeze", "zero-shot", "few-shot"}, false, none, {}, 100, {}, 0, 0},
+      {"chatglm", "llm", "ChatGLM on gene-text prompts", {"freeze", "zero-shot", "few-shot"}, false, none, {}, 100, {}, 0, 0},
   };
   return kModels;
 }
@@ -154,6 +156,8 @@ const std::vector<std::string>& strategy_names() {
   static const std::vector<std::string> kNames{"freeze", "lora", "zero-shot", "few-shot"};
   return kNames;
 }
+
+bool needs_held_out_dataset(const std::string& strategy) { return strategy == "zero-shot" || strategy == "few-shot"; }
 
 const std::vector<std::string>& protocol_names() {
   static const std::vector<std::string> kNames{"pooled", "cross-data", "paper"};

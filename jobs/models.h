@@ -25,6 +25,10 @@ struct ModelInfo {
   std::vector<ModelPreset> presets;     ///< the first is `default`
   std::vector<std::string> lora_targets;  ///< default LoRA target modules (original parameter-name fragments)
   double relative_cost = 1.0;           ///< per training cell, for longest-first scheduling
+  /// Every LoRA target the implementation can adapt (original module-name suffixes); lora_targets is a subset.
+  std::vector<std::string> lora_modules;
+  int paper_finetune_batch = 0;          ///< the released FT script's batch size (scdrugmap-paper.md §3)
+  int paper_finetune_epochs = 3;         ///< and its epochs
 
   /// Throws ConfigError listing the presets (with a suggestion) for an unknown name.
   const ModelPreset& preset(const std::string& name, const std::string& field) const;
@@ -44,6 +48,9 @@ const std::vector<ModelInfo>& model_infos();
 const ModelInfo& model_info(const std::string& name, const std::string& field);
 
 const std::vector<std::string>& strategy_names();
+
+/// Strategies that hold a dataset out and train on the others only: they need a cross-data protocol.
+bool needs_held_out_dataset(const std::string& strategy);
 const std::vector<std::string>& protocol_names();
 
 }  // namespace sdm::jobs

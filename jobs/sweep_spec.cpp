@@ -172,8 +172,21 @@ void parse_train(const YamlView& v, TrainSpec& t, bool head) {
   if (head) {
     v.expect_keys({"layers", "epochs", "lr", "batch_size"});
   } else {
-    v.expect_keys({"epochs", "batch_size", "lr", "weight_decay"});
+    v.expect_keys({"epochs", "batch_size", "lr", "weight_decay", "clip_norm", "schedule", "warmup", "validation",
+                   "patience"});
     t.weight_decay = v.get<double>("weight_decay", t.weight_decay);
+    t.clip_norm = v.get<double>("clip_norm", t.clip_norm);
+    t.schedule = v.get<std::string>("schedule", t.schedule);
+    v["schedule"].expect_one_of(t.schedule, {"constant", "linear", "cosine"});
+    t.warmup = v.get<double>("warmup", t.warmup);
+    t.validation = v.get<double>("validation", t.validation);
+    t.patience = v.get<int>("patience", t.patience);
+    if (t.weight_decay < 0) v["weight_decay"].fail("must not be negative");
+    if (t.clip_norm < 0) v["clip_norm"].fail("must not be negative (0 = no clipping)");
+    if (t.warmup < 0 || t.warmup >= 1) v["warmup"].fail("a fraction of the steps in [0, 1)");
+    if (t.validation < 0 || t.validation >= 0.5) v["validation"].fail("a fraction of the training cells in [0, 0.5)");
+    if (t.patience < 0) v["patience"].fail("must not be negative");
+    if (t.patience > 0 && t.validation == 0) v["patience"].fail("early stopping needs a validation fraction (train.validation)");
   }
   t.epochs = v.get<int>("epochs", t.epochs);
   t.batch_size = v.get<int>("batch_size", t.batch_size);
@@ -198,6 +211,16 @@ nlohmann::json ProtocolSpec::to_json() const {
     j["stratified"] = false;
   }
   if (!select.empty()) j["select"] = select;
+  return j;
+}
+
+nlohmann::json TrainSpec::to_json() const {
+  nlohmann::json j{{"epochs", epochs}, {"batch_size", batch_size}, {"lr", lr}, {"weight_decay", weight_decay}};
+  if (clip_norm > 0) j["clip_norm"] = clip_norm;
+  if (schedule != "constant") j["schedule"] = schedule;
+  if (warmup > 0) j["warmup"] = warmup;
+  if (validation > 0) j["validation"] = validation;
+  if (patience > 0) j["patience"] = patience;
   return j;
 }
 
@@ -259,8 +282,20 @@ SweepSpec SweepSpec::parse(const std::string& text, const std::string& file) {
   }
   if (auto so = root["strategy_options"]; so.defined()) {
     so.expect_keys({"lora", "few-shot"});
-    if (so["lora"].defined()) so["lora"].expect_keys({"r", "alpha", "dropout", "targets"});
-    if (so["few-shot"].defined()) so["few-shot"].expect_keys({"k"});
+    if (auto lora = so["lora"]; lora.defined()) {
+      lora.expect_keys({"r", "alpha", "dropout", "targets"});
+      if (lora.get<int>("r", 8) < 1) lora["r"].fail("the adapter rank must be at least 1");
+      if (!(lora.get<double>("alpha", 8) > 0)) lora["alpha"].fail("must be positive");
+      const double dropout = lora.get<double>("dropout", 0.05);
+      if (dropout < 0 || dropout >= 1) lora["dropout"].fail("a probability in [0, 1)");
+      if (lora["targets"].defined() && lora["targets"].as<std::vector<std::string>>().empty()) {
+        lora["targets"].fail("list at least one module (or leave it out for the model's default)");
+      }
+    }
+    if (auto few = so["few-shot"]; few.defined()) {
+      few.expect_keys({"k"});
+      if (few.get<int>("k", 5) < 1) few["k"].fail("labelled target cells per class: at least 1");
+    }
     s.strategy_options = yaml_to_json(so.node());
   }
   if (auto r = root["resources"]; r.defined()) {
@@ -268,9 +303,7 @@ SweepSpec SweepSpec::parse(const std::string& text, const std::string& file) {
     s.resources.ranks_per_task = r.get<int>("ranks_per_task", 1);
     s.resources.max_attempts = r.get<int>("max_attempts", 2);
     s.resources.time_per_cell_s = r.get<double>("time_per_cell_s", 0.0);
-    if (s.resources.ranks_per_task != 1) {
-      r["ranks_per_task"].fail("only 1 is supported until data-parallel fine-tuning lands (the baselines are single-rank)");
-    }
+    if (s.resources.ranks_per_task < 1) r["ranks_per_task"].fail("must be at least 1");
     if (s.resources.max_attempts < 1) r["max_attempts"].fail("must be at least 1");
   }
   if (auto p = root["preprocess"]; p.defined()) {

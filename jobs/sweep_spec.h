@@ -45,11 +45,20 @@ struct ProtocolSpec {
   nlohmann::json to_json() const;
 };
 
+/// How a network is trained. The defaults after weight_decay are the study's (no clipping, no schedule, no
+/// validation split: the last epoch is evaluated on the test cells).
 struct TrainSpec {
   int epochs = 10;
   int batch_size = 128;
   double lr = 1e-4;
-  double weight_decay = 0.01;  ///< torch.optim.AdamW's default
+  double weight_decay = 0.01;      ///< torch.optim.AdamW's default
+  double clip_norm = 0;            ///< max global gradient L2 norm; 0 = no clipping
+  std::string schedule = "constant";  ///< constant | linear | cosine (decay to 0 over the steps after warm-up)
+  double warmup = 0;               ///< fraction of the steps with a linear warm-up from 0
+  double validation = 0;           ///< fraction of the training cells held out (stratified) to pick the best epoch
+  int patience = 0;                ///< stop after this many epochs without a better validation loss; 0 = never
+  /// The hashed form: keys beyond the study's four appear only when set, so cell ids of older specs stay.
+  nlohmann::json to_json() const;
 };
 
 struct HeadSpec {

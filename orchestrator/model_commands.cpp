@@ -38,7 +38,7 @@ class ModelsCommand final : public Command {
         json presets = json::array();
         for (const auto& p : m.presets) presets.push_back({{"name", p.name}, {"description", p.description}, {"config", p.config}});
         list.push_back({{"name", m.name}, {"kind", m.kind}, {"description", m.description}, {"implemented", m.implemented},
-                        {"strategies", m.strategies}, {"presets", presets}, {"lora_targets", m.lora_targets}});
+                        {"strategies", m.strategies}, {"presets", presets}, {"lora_targets", m.lora_targets}, {"lora_modules", m.lora_modules}});
       }
       std::cout << list.dump(1) << std::endl;
       return 0;

@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -216,6 +217,43 @@ TextTable summary_table(const std::vector<CellRecord>& cells) {
       char buf[64];
       std::snprintf(buf, sizeof buf, "%.3f ± %.3f", mean, sd);
       row.push_back(v.size() > 1 ? buf : format_number(mean));
+    }
+    t.rows.push_back(std::move(row));
+  }
+  return t;
+}
+
+TextTable leakage_table(const std::vector<CellRecord>& cells) {
+  using Key = std::tuple<std::string, std::string, std::string, std::string>;
+  const std::vector<std::string> metrics{"f1", "auroc"};
+  // key -> split -> metric -> values
+  std::map<Key, std::map<std::string, std::map<std::string, std::vector<double>>>> groups;
+  for (const auto& c : cells) {
+    const std::string split = c.text("split");
+    if (c.text("status") != "done" || (split != "cell" && split != "sample")) continue;
+    auto& by_metric = groups[{c.text("model"), c.text("preset"), c.text("strategy"), c.text("protocol")}][split];
+    for (const auto& m : metrics) {
+      const double v = c.real(m);
+      if (!std::isnan(v)) by_metric[m].push_back(v);
+    }
+  }
+  auto mean = [](const std::vector<double>& v) {
+    if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
+    double s = 0;
+    for (double x : v) s += x;
+    return s / static_cast<double>(v.size());
+  };
+  TextTable t;
+  t.header = {"model", "preset", "strategy", "protocol"};
+  for (const auto& m : metrics) {
+    for (const char* part : {"_cell", "_sample", "_gap"}) t.header.push_back(m + part);
+  }
+  for (auto& [key, splits] : groups) {
+    if (!splits.count("cell") || !splits.count("sample")) continue;
+    std::vector<std::string> row{std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key)};
+    for (const auto& m : metrics) {
+      const double a = mean(splits["cell"][m]), b = mean(splits["sample"][m]);
+      for (double v : {a, b, a - b}) row.push_back(format_number(v));
     }
     t.rows.push_back(std::move(row));
   }

@@ -29,6 +29,10 @@ std::vector<CellRecord> read_store_cells(const std::string& store);
 
 /// Mean (and sd) of each metric per (model, preset, strategy, protocol, split), with done / failed counts.
 TextTable summary_table(const std::vector<CellRecord>& cells);
+/// Cell split next to sample split on the same data: for every (model, preset, strategy, protocol) that ran
+/// both, the mean F1 and AUROC of each and the gap (cell - sample). A positive gap is what cells of one sample
+/// on both sides of the split buy: the leakage the study's cell-level split could not show.
+TextTable leakage_table(const std::vector<CellRecord>& cells);
 /// wall_s, cpu_s, peak_rss_mb, gpu_s per cell.
 TextTable cost_table(const std::vector<CellRecord>& cells);
 

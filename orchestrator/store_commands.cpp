@@ -110,10 +110,10 @@ class StatusCommand final : public Command {
 class ExportCommand final : public Command {
  public:
   const char* name() const override { return "export"; }
-  const char* summary() const override { return "Write a store's cells, predictions, per-dataset breakdown, cost or summary as csv/md/latex/json"; }
+  const char* summary() const override { return "Write a store's cells, predictions, per-dataset breakdown, cost, summary or cell-vs-sample leakage as csv/md/latex/json"; }
   void configure(CLI::App& app) override {
     app.add_option("store", store_, "A consolidated store.h5")->required();
-    app.add_option("--what", what_, "cells | predictions | breakdown | cost | summary")->capture_default_str();
+    app.add_option("--what", what_, "cells | predictions | breakdown | cost | summary | leakage")->capture_default_str();
     app.add_option("--format", format_, "csv | md | latex | json | text")->capture_default_str();
     app.add_option("--out", out_, "Write here instead of stdout");
   }
@@ -134,8 +134,10 @@ class ExportCommand final : public Command {
       table = cost_table(read_store_cells(store_));
     } else if (what_ == "summary") {
       table = summary_table(read_store_cells(store_));
+    } else if (what_ == "leakage") {
+      table = leakage_table(read_store_cells(store_));
     } else {
-      const std::vector<std::string> kinds{"cells", "predictions", "breakdown", "cost", "summary"};
+      const std::vector<std::string> kinds{"cells", "predictions", "breakdown", "cost", "summary", "leakage"};
       throw ConfigError({"<cli>", "--what", what_}, "unknown table; " + suggest(what_, kinds));
     }
     const std::string text = render(table, format_);

@@ -25,6 +25,7 @@
 #include "orchestrator/consolidate.h"
 #include "orchestrator/results_table.h"
 #include "orchestrator/store_files.h"
+#include "cluster/collective.h"
 #include "worker/runtime.h"
 #include "worker/task_runner.h"
 
@@ -132,6 +133,7 @@ struct Prepared {
   std::vector<EmbedJob> embeds;  ///< not yet in the cache; run before the cells that need them
   std::string name;
   int max_attempts = 2;
+  int ranks_per_task = 1;
   std::vector<jobs::Cell> todo;
   std::map<std::string, std::string> paths_by_id;
   std::size_t expected = 0;
@@ -170,6 +172,7 @@ std::unique_ptr<Prepared> prepare(const SweepOptions& options) {
   p.paths = StorePaths::for_store(spec.store);
   p.name = spec.name;
   p.max_attempts = spec.resources.max_attempts;
+  p.ranks_per_task = spec.resources.ranks_per_task;
   auto inputs = jobs::resolve_inputs(spec);
   std::error_code ec;
   const bool store_dir_exists = fs::exists(p.paths.dir, ec);
@@ -250,6 +253,7 @@ json make_task(const jobs::Cell& c, int attempt, const Prepared& p) {
           {"feature_key", c.feature_key},
           {"record_path", p.paths.record(c.id)},
           {"artifact_dir", p.paths.artifacts + "/" + c.id},
+          {"model_files", c.model_files},
           {"embeddings", embeddings}};
   if (embeddings.empty()) task.erase("embeddings");
   return task;
@@ -439,7 +443,7 @@ class Tracker {
   Clock::time_point start_ = Clock::now(), last_progress_ = Clock::now(), last_heartbeat_ = Clock::now();
 };
 
-void run_rank0(Tracker& tracker, int size, MPI_Comm comm) {
+void run_rank0(Tracker& tracker, int size, int group_size, MPI_Comm comm) {
   if (size == 1) {  // no workers: rank 0 runs the tasks itself
     worker::WorkerState state;
     while (tracker.has_work()) {
@@ -450,7 +454,7 @@ void run_rank0(Tracker& tracker, int size, MPI_Comm comm) {
     }
     return;
   }
-  int active = size - 1;
+  int active = (size - 1) / group_size;  // one requester per group: its leader
   std::vector<int> waiting;  // workers whose request is unanswered: every ready cell waits for an embedding
   while (active > 0) {
     int from = 0, tag = 0;
@@ -474,15 +478,34 @@ void run_rank0(Tracker& tracker, int size, MPI_Comm comm) {
   }
 }
 
-void run_worker(int rank, MPI_Comm comm) {
+/// A worker rank. Alone (ranks_per_task 1) it asks rank 0 for tasks and runs them. In a group, the group's rank
+/// 0 (the leader) does the asking and hands each LoRA cell to the members too, so the group trains it together;
+/// other tasks run on the leader alone.
+void run_worker(int rank, MPI_Comm comm, MPI_Comm group_comm, cluster::Collective* group) {
   worker::WorkerState state;
+  state.group = group;
+  const bool member = group && group->rank() != 0;
+  if (member) {
+    while (true) {
+      int tag = 0;
+      const json task = receive(0, nullptr, &tag, group_comm, {}, std::chrono::microseconds(200));
+      if (tag == kTagStop) return;
+      worker::run_group_share(task, state);
+    }
+  }
   json request{{"rank", rank}};
   while (true) {
     send_json(request, 0, kTagRequest, comm);
     int tag = 0;
     const json task = receive(0, nullptr, &tag, comm, {}, std::chrono::microseconds(100));
-    if (tag == kTagStop) return;
+    if (tag == kTagStop) break;
+    if (group && worker::uses_group(task)) {
+      for (int r = 1; r < group->size(); ++r) send_json(task, r, kTagTask, group_comm);
+    }
     request = {{"rank", rank}, {"result", execute(task, state, rank)}};
+  }
+  if (group) {
+    for (int r = 1; r < group->size(); ++r) send_json(json::object(), r, kTagStop, group_comm);
   }
 }
 
@@ -493,6 +516,7 @@ int run_sweep(const SweepOptions& options, MPI_Comm comm) {
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   worker::set_torch_threads(std::max(1, options.threads));
+  worker::keep_freed_memory();  // transformer activations are re-allocated layer after layer (see runtime.h)
 
   // Rank 0 prepares; the others learn whether to go on (1), stop quietly (0, dry run) or fail (-1; -2 = bad input).
   std::unique_ptr<Prepared> prepared;
@@ -502,6 +526,12 @@ int run_sweep(const SweepOptions& options, MPI_Comm comm) {
     try {
       prepared = prepare(options);
       go = prepared ? 1 : 0;
+      const int k = prepared ? prepared->ranks_per_task : 1;
+      if (prepared && k > 1 && (size < 1 + k || (size - 1) % k != 0)) {
+        throw ConfigError({options.spec, "sweep.resources.ranks_per_task", std::to_string(k)},
+                          "needs 1 + a multiple of " + std::to_string(k) + " ranks (rank 0 orchestrates; workers form groups of " +
+                              std::to_string(k) + "); this run has " + std::to_string(size));
+      }
     } catch (const ConfigError& e) {
       error = e.what();
       go = -2;
@@ -517,13 +547,25 @@ int run_sweep(const SweepOptions& options, MPI_Comm comm) {
     return go == -2 ? 2 : 1;  // every rank exits with the same code, so mpirun reports it
   }
 
+  int group_size = rank == 0 ? prepared->ranks_per_task : 1;
+  cluster::check_mpi(MPI_Bcast(&group_size, 1, MPI_INT, 0, comm), "MPI_Bcast");
+  // Data-parallel groups of workers: ranks 1..k, k+1..2k, ...; rank 0 belongs to none.
+  cluster::MpiComm group_comm;
+  std::unique_ptr<cluster::Collective> group;
+  if (group_size > 1) {
+    group_comm = cluster::MpiComm::split(comm, rank == 0 ? MPI_UNDEFINED : (rank - 1) / group_size, rank);
+    if (rank != 0) group = worker::make_group_collective(group_comm.get());
+  }
+
   std::optional<Tracker> tracker;
   if (rank == 0) {
     tracker.emplace(*prepared, options.progress_every_s);
-    run_rank0(*tracker, size, comm);
+    if (group_size > 1) spdlog::info("{} worker groups of {} ranks (LoRA cells train data-parallel)", (size - 1) / group_size, group_size);
+    run_rank0(*tracker, size, group_size, comm);
   } else {
-    run_worker(rank, comm);
+    run_worker(rank, comm, group_comm.get(), group.get());
   }
+  group.reset();
 
   std::string store = rank == 0 ? prepared->paths.store : std::string();
   long long n = static_cast<long long>(store.size());
@@ -546,7 +588,11 @@ int run_sweep(const SweepOptions& options, MPI_Comm comm) {
     spdlog::warn("{} records in {} belong to cells this spec no longer has; they are not in the store",
                  stats.stale_records, prepared->paths.records);
   }
-  std::cout << render(summary_table(read_store_cells(store)), "text") << std::flush;
+  const auto cells = read_store_cells(store);
+  std::cout << render(summary_table(cells), "text") << std::flush;
+  if (const auto leakage = leakage_table(cells); !leakage.rows.empty()) {
+    std::cout << "\ncell split vs sample split on the same data (gap = cell - sample):\n" << render(leakage, "text") << std::flush;
+  }
   prepared->lock->release();
   return tracker->failed() > 0 ? kExitCellsFailed : 0;
 }

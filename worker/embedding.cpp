@@ -38,14 +38,20 @@ LoadedModel LoadedModel::load(const std::string& model, const nlohmann::json& co
   return {model, config, std::shared_ptr<Encoder>(make_encoder(model, config, files))};
 }
 
+TokenizedCells tokenize_cells(const LoadedModel& model, const CsrMatrix& X, const std::vector<std::string>& gene_symbols,
+                              const std::vector<std::string>& gene_ensembl, const std::vector<std::string>& obs_names,
+                              std::uint64_t seed) {
+  std::vector<std::uint64_t> seeds;
+  seeds.reserve(obs_names.size());
+  for (const auto& name : obs_names) seeds.push_back(cell_seed(seed, name));
+  return model.encoder->tokenize(X, GeneInputs{gene_symbols, gene_ensembl}, seeds);
+}
+
 Embeddings embed_cells(const LoadedModel& model, const CsrMatrix& X, const std::vector<std::string>& gene_symbols,
                        const std::vector<std::string>& gene_ensembl, const std::vector<std::string>& obs_names,
                        std::int64_t batch_size, std::uint64_t seed) {
   Encoder& encoder = *model.encoder;
-  std::vector<std::uint64_t> seeds;
-  seeds.reserve(obs_names.size());
-  for (const auto& name : obs_names) seeds.push_back(cell_seed(seed, name));
-  const TokenizedCells tokens = encoder.tokenize(X, GeneInputs{gene_symbols, gene_ensembl}, seeds);
+  const TokenizedCells tokens = tokenize_cells(model, X, gene_symbols, gene_ensembl, obs_names, seed);
   Embeddings e;
   e.n = X.rows;
   e.d = encoder.dim();

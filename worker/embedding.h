@@ -35,6 +35,14 @@ struct LoadedModel {
                           const std::string& vocab, bool strict);
 };
 
+struct TokenizedCells;
+
+/// Tokenizes the rows of `X` (raw counts) as `model` does, each cell's random choices seeded from `seed` and its
+/// obs name (the same tokens embed_cells would use).
+TokenizedCells tokenize_cells(const LoadedModel& model, const CsrMatrix& X, const std::vector<std::string>& gene_symbols,
+                              const std::vector<std::string>& gene_ensembl, const std::vector<std::string>& obs_names,
+                              std::uint64_t seed);
+
 /// Embeds the rows of `X` (raw counts, all genes of the file). Cells are batched by token length; each cell's
 /// random choices are seeded from `seed` and its obs name, so results do not depend on batching.
 Embeddings embed_cells(const LoadedModel& model, const CsrMatrix& X, const std::vector<std::string>& gene_symbols,

@@ -10,7 +10,15 @@
 #include <filesystem>
 #include <limits>
 
+#include "cluster/environment.h"
+#include "cluster/mpi_collective.h"
 #include "common/error.h"
+#ifdef SDM_HAVE_NCCL
+#include <cuda_runtime_api.h>
+#include <torch/cuda.h>
+
+#include "cluster/nccl_collective.h"
+#endif
 
 namespace sdm::worker {
 
@@ -22,6 +30,19 @@ void keep_freed_memory() {
 }
 
 
+std::unique_ptr<cluster::Collective> make_group_collective(MPI_Comm group) {
+#ifdef SDM_HAVE_NCCL
+  if (torch::cuda::is_available()) {
+    const int devices = static_cast<int>(torch::cuda::device_count());
+    const int device = cluster::launcher_local_rank().value_or(0) % std::max(1, devices);
+    // NCCL on the legacy default stream, which LibTorch computes on: a bucket's packing, its all-reduce and the
+    // optimizer step that reads it are ordered without explicit synchronization.
+    return std::make_unique<cluster::NcclCollective>(group, device, static_cast<void*>(cudaStreamLegacy));
+  }
+#endif
+  return std::make_unique<cluster::MpiCollective>(group);
+}
+
 std::string torch_version() { return TORCH_VERSION; }
 
 int torch_threads() { return at::get_num_threads(); }
@@ -29,6 +50,10 @@ int torch_threads() { return at::get_num_threads(); }
 void set_torch_threads(int n) {
   if (n < 1) throw ConfigError({"", "threads", std::to_string(n)}, "thread count must be >= 1");
   at::set_num_threads(n);
+  // OpenBLAS keeps its own pool (as many threads as cores unless OPENBLAS_NUM_THREADS says otherwise): under mpirun
+  // every rank's pool would spin on the same cores. Match it to ours.
+  using SetThreadsFn = void (*)(int);
+  if (auto set = reinterpret_cast<SetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(n);
 }
 
 BlasInfo blas_info() {

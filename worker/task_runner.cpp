@@ -10,10 +10,12 @@
 #include <map>
 #include <thread>
 
+#include "cluster/collective.h"
 #include "common/error.h"
 #include "common/metrics.h"
 #include "common/preprocess.h"
 #include "worker/baselines.h"
+#include "worker/finetune.h"
 
 namespace sdm::worker {
 
@@ -53,8 +55,55 @@ HeadTraining head_training(const nlohmann::json& config) {
   return h;
 }
 
+Split protocol_split(const nlohmann::json& config, const Pool& pool);
+
+/// Few-shot: k labelled cells per class of the held-out dataset move from test into training (seeded choice; a
+/// class keeps at least one test cell). Returns a note when a class had fewer than k + 1 cells.
+std::string move_shots(Split& split, const Pool& pool, int k, std::uint64_t seed) {
+  std::string note;
+  std::vector<std::size_t> keep;
+  std::vector<std::size_t> by_class[2];
+  for (auto r : split.test) by_class[pool.y[r] == 1 ? 1 : 0].push_back(r);
+  std::vector<bool> moved_flag(pool.y.size(), false);
+  for (int c = 0; c < 2; ++c) {
+    const auto& members = by_class[c];
+    const auto n = static_cast<std::int64_t>(members.size());
+    const auto take = std::min<std::int64_t>(k, std::max<std::int64_t>(0, n - 1));
+    if (take < k) {
+      note += (note.empty() ? "" : "; ") + std::string("few-shot: the target has ") + std::to_string(n) + " " +
+              (c == 1 ? "sensitive" : "resistant") + " cells, " + std::to_string(take) + " used as shots";
+    }
+    const auto perm = torch_randperm(n, seed + 3 + static_cast<std::uint64_t>(c));
+    for (std::int64_t i = 0; i < take; ++i) {
+      const auto r = members[static_cast<std::size_t>(perm[static_cast<std::size_t>(i)])];
+      moved_flag[r] = true;
+      split.train.push_back(r);
+    }
+  }
+  for (auto r : split.test) {
+    if (!moved_flag[r]) keep.push_back(r);
+  }
+  split.test = keep;
+  return note;
+}
+
+/// Train/test rows of the pool for this cell's protocol and strategy. `note` collects what the metrics should
+/// mention (a few-shot target with too few cells).
+Split split_for(const nlohmann::json& config, const Pool& pool, std::string* note = nullptr) {
+  Split s = protocol_split(config, pool);
+  const auto& strategy = config.at("strategy");
+  if (strategy.at("name") == "few-shot") {
+    const std::string n = move_shots(s, pool, strategy.at("options").at("k").get<int>(), config.at("seed").get<std::uint64_t>());
+    if (note) *note = n;
+  }
+  if (s.train.empty() || s.test.empty()) {
+    throw DataError({"", "protocol", config.at("test_group").get<std::string>()}, "the split leaves no training or no test cells");
+  }
+  return s;
+}
+
 /// Train/test rows of the pool for this cell's protocol.
-Split split_for(const nlohmann::json& config, const Pool& pool) {
+Split protocol_split(const nlohmann::json& config, const Pool& pool) {
   const auto& protocol = config.at("protocol");
   const std::string name = protocol.at("name");
   const auto seed = config.at("seed").get<std::uint64_t>();
@@ -78,7 +127,7 @@ Split split_for(const nlohmann::json& config, const Pool& pool) {
 
 /// Predictions, metrics and the per-dataset breakdown of a cell from its test rows' scores.
 void score(CellRecord& record, const nlohmann::json& config, const Pool& pool, const std::vector<std::size_t>& test,
-           const std::vector<double>& scores) {
+           const std::vector<double>& scores, const std::string& note) {
   Predictions& p = record.predictions;
   for (std::size_t i = 0; i < test.size(); ++i) {
     const auto r = test[i];
@@ -89,6 +138,10 @@ void score(CellRecord& record, const nlohmann::json& config, const Pool& pool, c
     p.y_score.push_back(scores[i]);
   }
   set_metrics(record, binary_metrics(p.y_true, p.y_score));
+  if (!note.empty()) {
+    const std::string notes = record.text("metric_notes");
+    record.set("metric_notes", notes.empty() ? note : notes + "; " + note);
+  }
   if (config.at("protocol").at("name") != "cross-data" && pool.dataset_ids.size() > 1) {
     std::map<std::string, std::pair<std::vector<std::int8_t>, std::vector<double>>> per;
     for (std::size_t i = 0; i < p.size(); ++i) {
@@ -118,10 +171,7 @@ void run_baseline(CellRecord& record, const nlohmann::json& task, WorkerState& s
     std::vector<std::shared_ptr<const LoadedDataset>> loaded;
     for (const auto& id : ids) loaded.push_back(state.datasets.get(id, task.at("paths").at(id), options));
     auto pool = std::make_shared<Pool>(make_pool(loaded));
-    const Split split = split_for(config, *pool);
-    if (split.train.empty() || split.test.empty()) {
-      throw DataError({"", "protocol", config.at("test_group").get<std::string>()}, "the split leaves no training or no test cells");
-    }
+    const Split split = split_for(config, *pool, &state.split_note);
     const auto& pre = config.at("preprocess");
     std::vector<std::int32_t> genes;
     CsrMatrix X = pool->X;
@@ -149,7 +199,7 @@ void run_baseline(CellRecord& record, const nlohmann::json& task, WorkerState& s
   }
   const auto scores = fit_predict(model, config.at("model").at("config"), head_training(config), *state.features,
                                   state.train_y, config.at("seed").get<std::uint64_t>());
-  score(record, config, *state.pool, *state.test_rows, scores);
+  score(record, config, *state.pool, *state.test_rows, scores, state.split_note);
 }
 
 /// A frozen foundation model: the cached embeddings of each dataset, pooled, split, and the head fitted on them.
@@ -177,10 +227,8 @@ void run_frozen(CellRecord& record, const nlohmann::json& task) {
       pool.groups.push_back(id + "/" + e.groups[static_cast<std::size_t>(r)]);
     }
   }
-  const Split split = split_for(config, pool);
-  if (split.train.empty() || split.test.empty()) {
-    throw DataError({"", "protocol", config.at("test_group").get<std::string>()}, "the split leaves no training or no test cells");
-  }
+  std::string note;
+  const Split split = split_for(config, pool, &note);
   Features f;
   f.dim = d;
   std::vector<std::int8_t> train_y;
@@ -190,10 +238,102 @@ void run_frozen(CellRecord& record, const nlohmann::json& task) {
   }
   for (auto r : split.test) f.test.insert(f.test.end(), X.begin() + static_cast<long>(r) * d, X.begin() + static_cast<long>(r + 1) * d);
   const auto scores = fit_predict("mlp", nlohmann::json::object(), head_training(config), f, train_y, config.at("seed").get<std::uint64_t>());
-  score(record, config, pool, split.test, scores);
+  score(record, config, pool, split.test, scores, note);
+}
+
+/// A LoRA cell's data: every cell of its datasets tokenized by the model, pooled with labels and samples.
+struct TokenPool {
+  TokenizedCells tokens;
+  Pool pool;
+};
+
+TokenPool tokenize_pool(const nlohmann::json& task, WorkerState& state, const LoadedModel& model) {
+  const auto& config = task.at("config");
+  const DataOptions options = DataOptions::from_config(config.at("data"));
+  std::vector<std::string> ids = config.at("train_datasets").get<std::vector<std::string>>();
+  for (const auto& id : config.at("test_datasets")) {
+    if (std::find(ids.begin(), ids.end(), id.get<std::string>()) == ids.end()) ids.push_back(id);
+  }
+  const auto seed = config.at("model").at("config").value("tokenizer_seed", std::uint64_t{0});
+  TokenPool out;
+  for (const auto& id : ids) {
+    const auto d = state.datasets.get(id, task.at("paths").at(id), options);
+    if (options.values != ValueKind::kCounts) {
+      throw ConfigError({d->path, "data.values", "log1p"}, "foundation models tokenize raw counts; use values: counts");
+    }
+    TokenizedCells t = tokenize_cells(model, d->X, d->genes.symbols, d->genes.ensembl, d->obs_names, seed);
+    const auto index = static_cast<std::int32_t>(out.pool.dataset_ids.size());
+    out.pool.dataset_ids.push_back(id);
+    for (std::size_t r = 0; r < t.size(); ++r) {
+      out.tokens.ids.push_back(std::move(t.ids[r]));
+      if (!t.values.empty()) out.tokens.values.push_back(std::move(t.values[r]));
+      out.pool.y.push_back(d->y[r]);
+      out.pool.dataset.push_back(index);
+      out.pool.obs_names.push_back(d->obs_names[r]);
+      out.pool.groups.push_back(id + "/" + d->groups[r]);
+    }
+    out.tokens.cells_without_genes += t.cells_without_genes;
+  }
+  return out;
+}
+
+/// This rank's part of a LoRA cell: load the model, tokenize and split the data (the group agrees that every
+/// rank managed), then fine-tune together. The result's scores are filled on group rank 0.
+FineTuneResult lora_share(const nlohmann::json& task, WorkerState& state, TokenPool& data, Split& split, std::string& note) {
+  const auto& config = task.at("config");
+  const auto& model = config.at("model");
+  const auto files = task.value("model_files", nlohmann::json::object());
+  LoadedModel loaded;
+  std::string error;
+  try {
+    // A fresh copy per cell: merging the adapters changes its weights.
+    loaded = LoadedModel::load(model.at("name"), model.at("config"), files.value("weights", ""), files.value("vocab", ""), false);
+    data = tokenize_pool(task, state, loaded);
+    split = split_for(config, data.pool, &note);
+  } catch (const std::exception& e) {
+    error = e.what();
+  }
+  if (!all_ranks_ok(state.group, error.empty())) {
+    if (!error.empty()) throw DataError(error);
+    throw ClusterError("another rank of this cell's group failed to prepare its data (see that rank's log)");
+  }
+  FineTuneInput input{&data.tokens, split.train, {}, split.test};
+  for (auto r : split.train) input.y_train.push_back(data.pool.y[r]);
+  const bool leader = !state.group || state.group->rank() == 0;
+  return finetune_lora(loaded, config, input, state.group, leader ? task.value("artifact_dir", std::string()) : "");
+}
+
+void run_lora(CellRecord& record, const nlohmann::json& task, WorkerState& state) {
+  TokenPool data;
+  Split split;
+  std::string note;
+  const FineTuneResult result = lora_share(task, state, data, split, note);
+  score(record, task.at("config"), data.pool, split.test, result.test_scores, note);
+  record.set("device", result.log.value("device", std::string("cpu")));
+  spdlog::info("lora cell {}: {} steps on {} rank(s), final loss {:.4f}, {:.1f} s", task.at("cell_id").get<std::string>().substr(0, 12),
+               result.log.value("steps", 0), result.log.value("ranks", 1),
+               result.log.at("step_loss").empty() ? NAN : result.log.at("step_loss").back().get<double>(),
+               result.log.value("train_s", 0.0));
 }
 
 }  // namespace
+
+bool uses_group(const nlohmann::json& task) {
+  return task.contains("config") && task.at("config").at("strategy").at("name") == "lora";
+}
+
+std::string run_group_share(const nlohmann::json& task, WorkerState& state) {
+  try {
+    TokenPool data;
+    Split split;
+    std::string note;
+    lora_share(task, state, data, split, note);
+  } catch (const std::exception& e) {
+    spdlog::warn("group share of cell {} failed: {}", task.value("cell_id", std::string("?")).substr(0, 12), e.what());
+    return e.what();
+  }
+  return "";
+}
 
 void fill_identity(CellRecord& record, const nlohmann::json& task) {
   const auto& config = task.at("config");
@@ -275,6 +415,8 @@ CellRecord run_cell(const nlohmann::json& task, WorkerState& state) {
       set_no_metrics(record, "noop model: no predictions");
     } else if (model == "logreg" || model == "mlp") {
       run_baseline(record, task, state);
+    } else if (config.at("strategy").at("name") == "lora") {
+      run_lora(record, task, state);
     } else if (task.contains("embeddings")) {
       run_frozen(record, task);
     } else {

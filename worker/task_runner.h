@@ -12,6 +12,10 @@
 #include "worker/data_pool.h"
 #include "worker/embedding.h"
 
+namespace sdm::cluster {
+class Collective;
+}
+
 namespace sdm::worker {
 
 struct Features;
@@ -30,10 +34,21 @@ class WorkerState {
   std::vector<std::int8_t> train_y;
   std::string model_key;  ///< the encoder kept loaded for the next embed task
   LoadedModel model;
+  /// The rank group of `resources.ranks_per_task` > 1 (not owned; null = this rank alone). LoRA cells train on
+  /// the whole group; other cells run on its rank 0.
+  cluster::Collective* group = nullptr;
+  std::string split_note;  ///< what the metrics of the cached split should mention
 };
 
 /// The task message: {cell_id, attempt, config, paths: {dataset id: file}, artifact_dir, feature_key}.
 CellRecord run_cell(const nlohmann::json& task, WorkerState& state);
+
+/// A LoRA cell on a group member (group rank > 0): the member's share of the data-parallel training. Returns
+/// an empty string or the error that made this rank give up (the leader's record carries the cell's outcome).
+std::string run_group_share(const nlohmann::json& task, WorkerState& state);
+
+/// True when the cell trains data-parallel on the whole rank group.
+bool uses_group(const nlohmann::json& task);
 
 /// An embed task: {kind: "embed", key, attempt, model: {name, preset, config, ...}, model_files: {weights,
 /// vocab}, dataset_id, path, data, cache_path}. Embeds the dataset's labelled cells into the cache file and

@@ -47,6 +47,36 @@ TEST(TensorCollective, AllreduceBroadcastAllgatherOnCpuTensors) {
   });
 }
 
+TEST(TensorCollective, GradientBucketsReduceViewsInPlace) {
+  LoopbackGroup::run(3, [](Collective& c) {
+    // Mixed sizes and dtypes and one tensor larger than a bucket: every view is summed once, with few calls.
+    const std::vector<at::Tensor> like{at::zeros({10, 7}), at::zeros({3}), at::zeros({5}, at::kDouble), at::zeros({300}),
+                                       at::zeros({4, 6})};
+    GradientBuckets buckets(like, 512);  // 512 B: several buckets
+    ASSERT_EQ(buckets.views().size(), like.size());
+    std::size_t bytes = 0;
+    for (std::size_t i = 0; i < like.size(); ++i) {
+      EXPECT_EQ(buckets.views()[i].sizes(), like[i].sizes());
+      EXPECT_EQ(buckets.views()[i].scalar_type(), like[i].scalar_type());
+      buckets.views()[i].fill_(static_cast<double>(c.rank() + 1) * static_cast<double>(i + 1));
+      bytes += like[i].nbytes();
+    }
+    // [10x7] (280 B) + [3] fit one bucket; the double goes alone; [300] (1200 B) alone; [4x6] alone after it.
+    EXPECT_EQ(buckets.size(), 4U);
+    const BucketStats stats = buckets.allreduce(c, ReduceOp::kSum);
+    EXPECT_EQ(stats.bytes, bytes);
+    EXPECT_EQ(stats.buckets, 4U);
+    for (std::size_t i = 0; i < like.size(); ++i) {
+      EXPECT_TRUE(at::equal(buckets.views()[i], at::full_like(like[i], 6.0 * static_cast<double>(i + 1)))) << i;
+    }
+    buckets.zero();
+    for (const auto& v : buckets.views()) EXPECT_EQ(v.abs().sum().item<double>(), 0.0);
+    // The default 25 MB bucket holds a whole float run: one call for the floats before the double, one for it, one after.
+    GradientBuckets big({at::ones({8}), at::ones({8}), at::ones({2}, at::kDouble), at::ones({8})});
+    EXPECT_EQ(big.size(), 3U);
+  });
+}
+
 TEST(TensorCollective, RejectsWhatItCannotReduce) {
   LoopbackGroup group(1);
   Collective& c = group.member(0);

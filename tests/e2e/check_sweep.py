@@ -1,6 +1,7 @@
 """End-to-end sweep tests (issue 4 / CONTRACTS §7-§10), real MPI ranks and real files.
 
-usage: check_sweep.py SDM MPIEXEC WORKDIR CASE     CASE: basic | kill | corrupt | lock | signal | freeze
+usage: check_sweep.py SDM MPIEXEC WORKDIR CASE
+CASE: basic | kill | corrupt | lock | signal | freeze | strategies | dataparallel
 """
 import hashlib
 import json
@@ -34,9 +35,10 @@ def expect(cond, what):
     print("ok:", what)
 
 
-def synth(out, signal_=1.0, scale=0.01, seed=0):
+def synth(out, signal_=1.0, scale=0.01, seed=0, extra=()):
     if not os.path.exists(os.path.join(out, "catalog.yaml")):
-        run(["synth", "--out", out, "--scale", str(scale), "--genes", "300", "--signal", str(signal_), "--seed", str(seed)])
+        run(["synth", "--out", out, "--scale", str(scale), "--genes", "300", "--signal", str(signal_), "--seed", str(seed),
+             *extra])
 
 
 def write_spec(path, store, data, datasets, models, protocols, extra=""):
@@ -299,6 +301,133 @@ elif CASE == "freeze":
                 expect(emb.dtype == np.float32 and emb.shape == (ref.n_obs, 64) and np.all(np.isfinite(emb)),
                        f"sdm embed {model} {os.path.basename(src)}: float32 [n_obs, 64]")
                 expect(text(f["obs_names"][()]) == list(ref.obs_names), f"sdm embed {model}: obs names in file order")
+elif CASE == "strategies":
+    # Issue 6: every strategy x protocol combination runs in one sweep; nonsense is dropped and listed; few-shot
+    # moves k target cells per class into training; LoRA cells leave adapters + a training log.
+    import yaml
+    datasets = ["P01", "P02", "P05", "E01"]
+    data = os.path.join(WORK, "mixed")  # primary and external datasets in one catalog
+    synth(data, extra=["--collection", "all", "--only", *datasets])
+    entries = yaml.safe_load(open(os.path.join(data, "catalog.yaml")))["datasets"]
+    tissue = {e["id"]: e["tissue"] for e in entries}
+    expect({e["id"]: e["collection"] for e in entries} == {"P01": "primary", "P02": "primary", "P05": "primary",
+                                                            "E01": "external"}, "synth --collection all: one mixed catalog")
+    store = os.path.join(WORK, "strategies", "store.h5")
+    shutil.rmtree(os.path.dirname(store), ignore_errors=True)
+    spec = os.path.join(WORK, "strategies.yaml")
+    protocols = [{"name": "pooled", "folds": 2, "split": "cell"}, {"name": "pooled", "folds": 2, "split": "sample"},
+                 {"name": "pooled", "folds": 2, "split": "cell", "per_dataset": True, "select": {"tissue": [tissue["P01"]]}},
+                 {"name": "cross-data"}, {"name": "cross-data", "mode": "primary-to-external"}, {"name": "paper"}]
+    k = 3
+    write_spec(spec, store, data, datasets, [{"name": "logreg"}, {"name": "scgpt", "preset": "tiny"}], protocols,
+               "strategies: [freeze, lora, zero-shot, few-shot]\n"
+               f"strategy_options: {{lora: {{r: 4, dropout: 0.0}}, few-shot: {{k: {k}}}}}\n")
+    dry = json.loads(run(["sweep", spec, "--dry-run", "--json"]).stdout)
+    dropped = " | ".join(dry["dropped"])
+    for text_ in ("lora x logreg", "zero-shot x pooled", "few-shot x paper"):
+        expect(text_ in dropped, f"dropped and listed: {text_}")
+    subgroup = sum(1 for d in datasets if tissue[d] == tissue["P01"])
+    # per model: freeze/lora on pooled cell 2 + sample 2 + subgroup 2*n + LOO 4 + p2e 1 + paper 1; zs/fs: LOO 4 + p2e 1
+    per_fit = 2 + 2 + 2 * subgroup + 4 + 1 + 1
+    expect(len(dry["cells"]) == 2 * per_fit + per_fit + 4 * 5, f"{len(dry['cells'])} cells = the documented grid")
+    p = run(["sweep", spec], np_=3, timeout=900)
+    cells = store_rows(store)["cells"]
+    expect(set(text(cells["status"])) == {"done"}, "every strategy x protocol cell is done")
+    combos = set(zip(text(cells["model"]), text(cells["strategy"]), text(cells["protocol"]), text(cells["split"])))
+    for strategy in ("freeze", "lora"):
+        for protocol, split in (("pooled", "cell"), ("pooled", "sample"), ("cross-data", "dataset"), ("paper", "cell")):
+            expect(("scgpt", strategy, protocol, split) in combos, f"scgpt {strategy} x {protocol}/{split} ran")
+    for strategy in ("zero-shot", "few-shot"):
+        for model in ("scgpt", "logreg"):
+            expect((model, strategy, "cross-data", "dataset") in combos, f"{model} {strategy} x cross-data ran")
+    preds = store_rows(store)["predictions"]
+    pred_cell, pred_ds = text(preds["cell_id"]), text(preds["dataset"])
+    cid, strat, model_, group = text(cells["cell_id"]), text(cells["strategy"]), text(cells["model"]), text(cells["test_group"])
+    n_test = {(model_[i], strat[i], group[i]): int(cells["n_test"][i]) for i in range(len(cid)) if text(cells["protocol"])[i] == "cross-data"}
+    for i, c in enumerate(cid):
+        if strat[i] in ("zero-shot", "few-shot"):
+            held = set(pred_ds[j] for j in range(len(pred_cell)) if pred_cell[j] == c)
+            expect(held == {group[i]} and group[i] not in text(cells["train_groups"])[i].split(","),
+                   f"{model_[i]} {strat[i]} {group[i]}: tested on the held-out dataset only, never trained on it")
+    for (m, st, g), n in n_test.items():
+        if st == "few-shot":
+            zs = n_test[(m, "zero-shot", g)]
+            expect(zs - n == 2 * k, f"{m} few-shot {g}: {2 * k} target cells moved into training ({zs} -> {n} test cells)")
+    lora = [c for i, c in enumerate(cid) if strat[i] == "lora"]
+    art = os.path.join(os.path.dirname(store), "artifacts")
+    for c in lora:
+        log = json.load(open(os.path.join(art, c, "train_log.json")))
+        names = open(os.path.join(art, c, "adapters.safetensors"), "rb").read(4096)
+        expect(log["ranks"] == 1 and len(log["epoch_loss"]) == log["epochs_run"] > 0 and all(np.isfinite(log["step_loss"])),
+               f"lora {c[:12]}: training log with {log['steps']} steps")
+        expect(b"self_attn.out_proj.lora_A.weight" in names and b"head.4.weight" in names,
+               f"lora {c[:12]}: adapters saved under the original module names, with the head")
+    paper_lora = [i for i, c in enumerate(cid) if strat[i] == "lora" and text(cells["protocol"])[i] == "paper"]
+    log = json.load(open(os.path.join(art, cid[paper_lora[0]], "train_log.json")))
+    expect(log["epochs_run"] == 3 and log["global_batch"] == 256, "paper x lora trains as the released FT script (3 epochs, batch 256)")
+    leak = run(["export", store, "--what", "leakage", "--format", "csv"]).stdout.splitlines()
+    expect(leak[0].startswith("model,preset,strategy,protocol,f1_cell,f1_sample,f1_gap") and len(leak) >= 4,
+           "export --what leakage puts cell and sample split side by side")
+    expect("cell split vs sample split" in p.stdout, "the sweep's closing summary shows the leakage table")
+elif CASE == "dataparallel":
+    # Issue 6 / CONTRACTS §10: LoRA training on a group of 2 ranks (mpirun -np 3: orchestrator + one group) gives
+    # the loss curve and final weights of 1 rank with the same global batch; shards are disjoint, bytes move.
+    synth(data)
+    models = [{"name": "scgpt", "preset": "tiny"}, {"name": "geneformer", "preset": "tiny"}]
+    protocols = [{"name": "pooled", "folds": 2, "split": "cell"}, {"name": "cross-data"}]
+    extra = "strategies: [lora]\nstrategy_options: {lora: {dropout: 0.0}}\n"
+    stores = {}
+    for ranks, np_ in ((1, 2), (2, 3)):
+        stores[ranks] = os.path.join(WORK, f"dp{ranks}", "store.h5")
+        shutil.rmtree(os.path.dirname(stores[ranks]), ignore_errors=True)
+        spec = os.path.join(WORK, f"dp{ranks}.yaml")
+        write_spec(spec, stores[ranks], data, ["P01", "P02", "P05"], models, protocols,
+                   extra + f"resources: {{ranks_per_task: {ranks}}}\n")
+        p = run(["sweep", spec], np_=np_)
+        if ranks == 2:
+            expect("1 worker groups of 2 ranks" in p.stderr, "rank 0 + one group of 2 worker ranks")
+    bad = os.path.join(WORK, "dp_bad.yaml")
+    write_spec(bad, os.path.join(WORK, "dp_bad", "store.h5"), data, ["P01", "P02"], models, protocols,
+               extra + "resources: {ranks_per_task: 2}\n")
+    p = run(["sweep", bad], np_=4, check=False)
+    expect(p.returncode == 2 and "ranks_per_task" in p.stderr and "multiple of 2" in p.stderr,
+           "3 workers cannot form groups of 2: one clear error, exit 2 on every rank")
+
+    def tensors(path):
+        raw = open(path, "rb").read()
+        n = int.from_bytes(raw[:8], "little")
+        header = json.loads(raw[8:8 + n])
+        out = {}
+        for name, v in header.items():
+            if name != "__metadata__":
+                b, e = v["data_offsets"]
+                out[name] = np.frombuffer(raw[8 + n + b:8 + n + e], dtype=np.float32).reshape(v["shape"])
+        return out
+
+    one, two = (os.path.join(os.path.dirname(stores[r]), "artifacts") for r in (1, 2))
+    ids = sorted(os.listdir(one))
+    expect(len(ids) == 2 * (2 + 3) and sorted(os.listdir(two)) == ids, f"{len(ids)} LoRA cells at both rank counts")
+    worst_loss = worst_w = 0.0
+    for c in ids:
+        a, b = (json.load(open(os.path.join(d, c, "train_log.json"))) for d in (one, two))
+        expect(a["ranks"] == 1 and b["ranks"] == 2 and a["steps"] == b["steps"] > 0, f"{c[:12]}: same steps at 1 and 2 ranks")
+        per_rank = b["shards"]["samples_per_rank"]
+        expect(b["shards"]["disjoint_cover"] and len(per_rank) == 2 and min(per_rank) > 0 and sum(per_rank) == b["n_train"],
+               f"{c[:12]}: disjoint shards {per_rank} cover the {b['n_train']} training cells once")
+        expect(b["allreduce_bytes"] > 0 and a["allreduce_bytes"] == 0, f"{c[:12]}: {b['allreduce_bytes']:.0f} gradient bytes all-reduced")
+        la, lb = np.array(a["step_loss"]), np.array(b["step_loss"])
+        worst_loss = max(worst_loss, float(np.max(np.abs(la - lb) / np.abs(la))))
+        ta, tb = (tensors(os.path.join(d, c, "adapters.safetensors")) for d in (one, two))
+        va = np.concatenate([ta[k].ravel() for k in sorted(ta)])
+        vb = np.concatenate([tb[k].ravel() for k in sorted(ta)])
+        worst_w = max(worst_w, float(np.linalg.norm(va - vb) / np.linalg.norm(va)))
+    expect(worst_loss <= 1e-5, f"loss curves agree within 1e-5 relative (worst {worst_loss:.2e})")
+    expect(worst_w <= 1e-5, f"final adapters + head agree within 1e-5 relative (worst {worst_w:.2e})")
+    sa, sb = (store_rows(stores[r])["predictions"] for r in (1, 2))
+    order_a = np.lexsort((text(sa["obs_name"]), text(sa["cell_id"])))
+    order_b = np.lexsort((text(sb["obs_name"]), text(sb["cell_id"])))
+    diff = float(np.max(np.abs(sa["y_score"][order_a] - sb["y_score"][order_b])))
+    expect(diff <= 1e-4, f"test predictions agree (max |y_score difference| {diff:.1e})")
 else:
     sys.exit("unknown case " + CASE)
 print("PASS", CASE)

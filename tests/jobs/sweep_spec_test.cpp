@@ -116,6 +116,83 @@ TEST_F(SpecTest, MissingFilesAreListed) {
 namespace sdm::jobs {
 namespace {
 
+TEST_F(SpecTest, StrategiesMeetProtocolsAsDocumented) {
+  const auto s = SweepSpec::parse(
+      spec("  - {name: scgpt, preset: tiny}\n  - {name: geneformer, preset: tiny}\n",
+           "strategy_options: {few-shot: {k: 3}, lora: {r: 4}}\n"),
+      "t.yaml");
+  auto spec2 = s;
+  spec2.strategies = {"freeze", "lora", "zero-shot", "few-shot"};
+  ProtocolSpec paper;
+  paper.name = "paper";
+  spec2.protocols.push_back(paper);
+  auto inputs = resolve_inputs(spec2);
+  hash_inputs(inputs, "");
+  const auto e = expand(spec2, inputs);
+  // zero-shot / few-shot only under cross-data; lora never for a baseline.
+  for (const auto& c : e.cells) {
+    if (c.strategy == "zero-shot" || c.strategy == "few-shot") {
+      EXPECT_EQ(c.protocol, "cross-data") << c.id;
+    }
+    if (c.strategy == "lora") {
+      EXPECT_NE(c.model, "logreg");
+    }
+  }
+  auto dropped_has = [&](const std::string& text) {
+    return std::any_of(e.dropped.begin(), e.dropped.end(), [&](const auto& d) { return d.find(text) != std::string::npos; });
+  };
+  EXPECT_TRUE(dropped_has("zero-shot x pooled")) << ::testing::PrintToString(e.dropped);
+  EXPECT_TRUE(dropped_has("few-shot x paper"));
+  EXPECT_TRUE(dropped_has("lora x logreg"));
+  // Every model x strategy x protocol that makes sense is there: 3 datasets held out, 3 folds, 1 paper split.
+  EXPECT_EQ(filter_cells(e.cells, "model=logreg,strategy=few-shot").size(), 3U);
+  EXPECT_EQ(filter_cells(e.cells, "model=scgpt,strategy=lora").size(), 3U + 3U + 1U);
+  EXPECT_EQ(filter_cells(e.cells, "model=geneformer,strategy=zero-shot").size(), 3U);
+  for (const auto& c : e.cells) {
+    const auto& strategy = c.config.at("strategy");
+    if (c.strategy == "lora") {
+      // Defaults resolved into the hashed config: the spec's r, the study's alpha/dropout, the model's targets.
+      EXPECT_EQ(strategy.at("options").at("r"), 4);
+      EXPECT_EQ(strategy.at("options").at("alpha"), 8.0);
+      const auto targets = strategy.at("options").at("targets").get<std::vector<std::string>>();
+      const std::vector<std::string> expected =
+          c.model == "scgpt" ? std::vector<std::string>{"out_proj"} : std::vector<std::string>{"query", "key", "value"};
+      EXPECT_EQ(targets, expected);
+      if (c.protocol == "paper") {
+        EXPECT_EQ(c.config.at("train").at("epochs"), 3);
+        EXPECT_EQ(c.config.at("train").at("batch_size"), c.model == "scgpt" ? 256 : 10);
+      }
+      EXPECT_TRUE(c.embed_keys.empty());
+    }
+    if (c.strategy == "few-shot") {
+      EXPECT_EQ(strategy.at("options").at("k"), 3);
+    }
+    if (c.model != "logreg" && c.strategy != "lora") {
+      EXPECT_FALSE(c.embed_keys.empty()) << c.strategy;
+    }
+  }
+  // A target the model cannot adapt is an error naming the allowed ones.
+  spec2.strategy_options = {{"lora", {{"targets", {"to_q"}}}}};
+  EXPECT_THROW(expand(spec2, inputs), ConfigError);
+}
+
+TEST_F(SpecTest, TrainingOptionsAreValidated) {
+  auto parse = [&](const std::string& extra) { return SweepSpec::parse(spec("", extra), "t.yaml"); };
+  const auto ok = parse("train: {clip_norm: 1.0, schedule: cosine, warmup: 0.1, validation: 0.2, patience: 2}\n"
+                        "resources: {ranks_per_task: 2}\n");
+  EXPECT_EQ(ok.train.schedule, "cosine");
+  EXPECT_EQ(ok.resources.ranks_per_task, 2);
+  EXPECT_EQ(ok.train.to_json().at("patience"), 2);
+  EXPECT_FALSE(TrainSpec{}.to_json().contains("schedule"));  // study defaults keep older cell ids
+  EXPECT_THROW(parse("train: {schedule: step}\n"), ConfigError);
+  EXPECT_THROW(parse("train: {patience: 2}\n"), ConfigError);  // early stopping without validation cells
+  EXPECT_THROW(parse("train: {validation: 0.7}\n"), ConfigError);
+  EXPECT_THROW(parse("strategy_options: {lora: {r: 0}}\n"), ConfigError);
+  EXPECT_THROW(parse("strategy_options: {lora: {dropout: 1.5}}\n"), ConfigError);
+  EXPECT_THROW(parse("strategy_options: {few-shot: {k: 0}}\n"), ConfigError);
+  EXPECT_THROW(parse("resources: {ranks_per_task: 0}\n"), ConfigError);
+}
+
 TEST(SweepSchema, DocumentsExactlyTheKeysTheParserAccepts) {
   std::ifstream in(std::string(SDM_SOURCE_ROOT) + "/jobs/schema/sweep-v1.json");
   ASSERT_TRUE(in.good());

@@ -11,6 +11,7 @@
 #include "common/error.h"
 #include "common/safetensors.h"
 #include "jobs/models.h"
+#include "worker/finetune.h"
 #include "worker/models/encoder.h"
 
 namespace sdm::worker {
@@ -236,6 +237,165 @@ TEST(Registry, EveryImplementedFoundationModelHasAFactory) {
     if (m.kind != "foundation") continue;
     EXPECT_EQ(encoder_registry().count(m.name) == 1, m.implemented) << m.name;
   }
+}
+
+/// A few random cells through a tiny model's own tokenizer and collate.
+ModelInputs random_inputs(Encoder& encoder, std::int64_t genes, std::uint64_t seed) {
+  CsrMatrix X;
+  X.rows = 6;
+  X.cols = genes;
+  X.indptr.push_back(0);
+  SplitMix64 rng{seed};
+  for (std::int64_t r = 0; r < X.rows; ++r) {
+    for (std::int64_t g = 0; g < genes; ++g) {
+      if (rng.uniform() < 0.4) {
+        X.indices.push_back(static_cast<std::int32_t>(g));
+        X.data.push_back(static_cast<float>(1 + static_cast<int>(rng.uniform() * 20)));
+      }
+    }
+    X.indptr.push_back(static_cast<std::int64_t>(X.indices.size()));
+  }
+  std::vector<std::string> symbols;
+  for (std::int64_t g = 0; g < genes; ++g) symbols.push_back("GENE" + std::to_string(g));
+  const auto cells = encoder.tokenize(X, {symbols, {}}, std::vector<std::uint64_t>(6, seed));
+  return encoder.collate(cells, {0, 1, 2, 3, 4, 5});
+}
+
+/// Every adapter's B moved off zero, as training would.
+void perturb(std::vector<std::pair<std::string, torch::Tensor>>& adapters) {
+  torch::NoGradGuard no_grad;
+  auto gen = at::detail::createCPUGenerator(3);
+  for (auto& [name, t] : adapters) {
+    if (name.find("lora_B") != std::string::npos) t.normal_(0.0, 0.3, gen);
+  }
+}
+
+TEST(Lora, FreshAdaptersChangeNothingAndMergedEqualsUnmerged) {
+  for (const std::string model : {"scgpt", "geneformer"}) {
+    auto c = model == "scgpt" ? tiny_scgpt()
+                              : jobs::resolve_model_config(jobs::model_info(model, ""), "tiny", nlohmann::json::object(), false, "");
+    auto encoder = make_encoder(model, c, {});
+    const auto inputs = random_inputs(*encoder, 30, 5);
+    torch::Tensor base;
+    {
+      torch::NoGradGuard no_grad;
+      base = encoder->forward(inputs, false).cell_embedding.clone();
+    }
+    // Every site this model offers, so fused q/k/v offsets, out_proj and the feed-forward are all exercised.
+    LoraOptions options;
+    options.r = 2;
+    options.alpha = 4;
+    options.dropout = 0;
+    options.targets = jobs::model_info(model, "").lora_modules;
+    auto adapters = encoder->add_lora(options, 11);
+    EXPECT_EQ(adapters.size(), 2 * options.targets.size() * static_cast<std::size_t>(encoder->num_layers())) << model;
+    const auto fresh = encoder->forward(inputs, false).cell_embedding;  // grad on: the differentiable attention
+    EXPECT_TRUE(fresh.requires_grad()) << model;
+    EXPECT_TRUE(torch::allclose(fresh, base, 1e-5, 1e-6)) << model << ": B = 0 must leave the output unchanged";
+
+    perturb(adapters);
+    encoder->set_training(true);
+    const auto unmerged = encoder->forward(inputs, false).cell_embedding.detach();
+    EXPECT_FALSE(torch::allclose(unmerged, base, 1e-3, 1e-4)) << model << ": adapters must change the output";
+    // Gradients reach the adapters that feed the embedding.
+    encoder->forward(inputs, false).cell_embedding.pow(2).sum().backward();
+    std::size_t with_grad = 0;
+    for (const auto& [name, t] : adapters) with_grad += t.grad().defined() && t.grad().abs().sum().item<double>() > 0;
+    EXPECT_GT(with_grad, adapters.size() / 4) << model;
+
+    encoder->merge_lora();
+    EXPECT_EQ(encoder->lora_count(), 0U);
+    torch::NoGradGuard no_grad;
+    const auto merged = encoder->forward(inputs, false).cell_embedding;  // the blocked inference attention
+    EXPECT_TRUE(torch::allclose(merged, unmerged, 1e-4, 1e-5)) << model << ": merged " << (merged - unmerged).abs().max();
+  }
+}
+
+TEST(Lora, UnknownTargetsAreRefusedByName) {
+  auto encoder = make_encoder("scgpt", tiny_scgpt(), {});
+  LoraOptions options;
+  options.targets = {"query"};
+  try {
+    encoder->add_lora(options, 0);
+    FAIL() << "expected a ConfigError";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("out_proj"), std::string::npos) << e.what();
+  }
+}
+
+/// A LoRA cell config as expansion writes it, for a tiny scGPT.
+nlohmann::json lora_cell(const nlohmann::json& train) {
+  return {{"model", {{"name", "scgpt"}}},
+          {"seed", 3},
+          {"strategy", {{"name", "lora"}, {"options", {{"r", 4}, {"alpha", 8.0}, {"dropout", 0.0}, {"targets", {"out_proj", "Wqkv"}}}}}},
+          {"head", {{"layers", {16}}}},
+          {"train", train}};
+}
+
+/// Cells whose genes say the label, so a trained model can tell them apart.
+TokenizedCells signal_cells(int n, std::vector<std::int8_t>& y) {
+  TokenizedCells cells;
+  SplitMix64 rng{9};
+  for (int i = 0; i < n; ++i) {
+    const auto label = static_cast<std::int8_t>(i % 2);
+    y.push_back(label);
+    const int len = 3 + static_cast<int>(rng.uniform() * 6);
+    std::vector<std::int64_t> ids{38};  // <cls> of the 40-token tiny vocabulary
+    std::vector<float> values{-2};
+    for (int j = 1; j < len; ++j) {
+      // label 0 expresses genes 1-16, label 1 genes 17-32
+      ids.push_back(1 + 16 * label + static_cast<std::int64_t>(rng.uniform() * 16));
+      values.push_back(static_cast<float>(1 + static_cast<int>(rng.uniform() * 50)));
+    }
+    cells.ids.push_back(ids);
+    cells.values.push_back(values);
+  }
+  return cells;
+}
+
+TEST(Finetune, LearnsIsSeededAndStopsEarly) {
+  std::vector<std::int8_t> y;
+  const TokenizedCells cells = signal_cells(96, y);
+  FineTuneInput input;
+  input.cells = &cells;
+  for (std::size_t i = 0; i < 64; ++i) {
+    input.train.push_back(i);
+    input.y_train.push_back(y[i]);
+  }
+  for (std::size_t i = 64; i < 96; ++i) input.test.push_back(i);
+  const nlohmann::json train{{"epochs", 12}, {"batch_size", 16}, {"lr", 1e-2}, {"weight_decay", 0.01},
+                             {"clip_norm", 1.0}, {"schedule", "cosine"}, {"warmup", 0.1}};
+  auto config = jobs::resolve_model_config(jobs::model_info("scgpt", ""), "tiny", nlohmann::json::object(), false, "");
+  config["ntoken"] = 40;
+  auto run = [&](const nlohmann::json& t) {
+    auto model = LoadedModel::load("scgpt", config, "", "", false);
+    return finetune_lora(model, lora_cell(t), input, nullptr, "");
+  };
+  const auto a = run(train);
+  const auto b = run(train);
+  EXPECT_EQ(a.test_scores, b.test_scores) << "same seed, same CPU run";
+  EXPECT_EQ(a.log.at("step_loss"), b.log.at("step_loss"));
+  const auto& epochs = a.log.at("epoch_loss");
+  ASSERT_EQ(epochs.size(), 12U);
+  EXPECT_LT(epochs.back().get<double>(), 0.7 * epochs.front().get<double>()) << epochs.dump();
+  double correct = 0;
+  for (std::size_t i = 0; i < input.test.size(); ++i) correct += (a.test_scores[i] >= 0.5) == (y[input.test[i]] == 1);
+  EXPECT_GE(correct / static_cast<double>(input.test.size()), 0.9) << "the label token is learnable through the adapters";
+  EXPECT_EQ(a.log.at("shards").at("samples_per_rank"), nlohmann::json::array({64}));
+  EXPECT_EQ(a.log.at("adapters"), 4);  // out_proj and Wqkv of both layers
+  // A validation share picks the best epoch; patience stops when it stops improving.
+  auto early = train;
+  early["validation"] = 0.25;
+  early["patience"] = 1;
+  early["lr"] = 0.1;  // too high on purpose: validation loss turns up quickly
+  const auto c = run(early);
+  EXPECT_EQ(c.log.at("n_validation"), 16);
+  EXPECT_EQ(c.log.at("n_train"), 48);
+  const auto& val = c.log.at("validation_loss");
+  ASSERT_FALSE(val.empty());
+  const auto best = c.log.at("best_epoch").get<std::size_t>();
+  for (const auto& v : val) EXPECT_GE(v.get<double>(), val[best - 1].get<double>());
+  EXPECT_EQ(c.log.at("early_stopped").get<bool>(), c.log.at("epochs_run").get<int>() < 12);
 }
 
 }  // namespace

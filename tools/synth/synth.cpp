@@ -165,6 +165,7 @@ void write_catalog(const std::string& path, const SynthOptions& o, const std::ve
     auto text = [&](const std::string& s) { return s.empty() ? YAML::Node(YAML::NodeType::Null) : YAML::Node(s); };
     out << YAML::BeginMap;
     out << YAML::Key << "id" << YAML::Value << d.id << YAML::Key << "name" << YAML::Value << d.name;
+    if (o.collection == "all") out << YAML::Key << "collection" << YAML::Value << d.collection;
     out << YAML::Key << "geo" << YAML::Value << text(d.geo) << YAML::Key << "tissue" << YAML::Value << d.tissue;
     out << YAML::Key << "tissue_detail" << YAML::Value << text(d.tissue_detail);
     out << YAML::Key << "cancer_level1" << YAML::Value << d.cancer_level1 << YAML::Key << "cancer_level2" << YAML::Value
@@ -186,8 +187,8 @@ void write_catalog(const std::string& path, const SynthOptions& o, const std::ve
 
 void SynthOptions::validate() const {
   if (out.empty()) throw ConfigError({"<cli>", "--out", ""}, "an output directory is required");
-  if (collection != "primary" && collection != "external")
-    throw ConfigError({"<cli>", "--collection", collection}, "expected primary or external");
+  if (collection != "primary" && collection != "external" && collection != "all")
+    throw ConfigError({"<cli>", "--collection", collection}, "expected primary, external or all");
   if (!(scale > 0 && scale <= 1)) throw ConfigError({"<cli>", "--scale", std::to_string(scale)}, "must be in (0, 1]");
   if (genes < 50 || genes > 100000) throw ConfigError({"<cli>", "--genes", std::to_string(genes)}, "must be in 50..100000");
   if (!(signal >= 0 && signal <= 10)) throw ConfigError({"<cli>", "--signal", std::to_string(signal)}, "must be in 0..10");
@@ -196,7 +197,8 @@ void SynthOptions::validate() const {
 std::vector<SynthDataset> synthesize(const SynthOptions& o) {
   o.validate();
   const std::string dir = o.catalog_dir.empty() ? jobs::default_catalog_dir() : o.catalog_dir;
-  const auto catalog = jobs::Catalog::load((std::filesystem::path(dir) / (o.collection + ".yaml")).string());
+  const auto catalog = o.collection == "all" ? jobs::Catalog::load_dir(dir)
+                                             : jobs::Catalog::load((std::filesystem::path(dir) / (o.collection + ".yaml")).string());
   jobs::Selector selector;
   if (!o.only.empty()) selector["id"] = o.only;
   const auto entries = catalog.select(selector);

@@ -11,7 +11,7 @@ namespace sdm::synth {
 
 struct SynthOptions {
   std::string out;
-  std::string collection = "primary";  ///< primary | external
+  std::string collection = "primary";  ///< primary | external | all (one mixed catalog)
   double scale = 0.02;
   int genes = 2000;
   double signal = 1.0;

@@ -17,7 +17,7 @@ class SynthCommand final : public orchestrator::Command {
   }
   void configure(CLI::App& app) override {
     app.add_option("--out", o_.out, "Output directory")->required();
-    app.add_option("--collection", o_.collection, "primary (P01-P36) or external (E01-E24)")->capture_default_str();
+    app.add_option("--collection", o_.collection, "primary (P01-P36), external (E01-E24) or all (both, one catalog: for primary-to-external)")->capture_default_str();
     app.add_option("--scale", o_.scale, "Cells per dataset = study cells x scale (min 10 per sample)")->capture_default_str();
     app.add_option("--genes", o_.genes, "Genes per cell")->capture_default_str();
     app.add_option("--signal", o_.signal, "Strength of the resistance gene program (0 = no signal)")->capture_default_str();

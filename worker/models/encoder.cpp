@@ -173,6 +173,51 @@ void ParamSet::init_random(std::uint64_t seed) {
   }
 }
 
+void ParamSet::to(const torch::Device& device) {
+  for (auto& [name, t] : params_) t = t.to(device);
+}
+
+std::vector<std::pair<std::string, torch::Tensor>> Encoder::add_lora(const LoraOptions& options, std::uint64_t seed) {
+  if (!lora_.empty()) throw ConfigError({"", "lora", name()}, "adapters are already attached");
+  if (options.targets.empty()) throw ConfigError({"", "lora.targets", ""}, "no target module");
+  auto gen = at::detail::createCPUGenerator(seed);
+  const auto device = params_.items().front().second.device();
+  std::vector<std::pair<std::string, torch::Tensor>> out;
+  for (std::int64_t i = 0; i < num_layers(); ++i) {
+    for (const auto& target : options.targets) {
+      Adapter a;
+      a.layer = i;
+      a.site = lora_site(target, i);
+      // kaiming_uniform_(a=sqrt(5)) on [r, in], as nn.Linear and PEFT initialise lora_A: U(-1/sqrt(in), 1/sqrt(in))
+      const double bound = 1.0 / std::sqrt(static_cast<double>(a.site.in));
+      a.adapter.A = torch::empty({options.r, a.site.in}).uniform_(-bound, bound, gen).to(device).requires_grad_(true);
+      a.adapter.B = torch::zeros({a.site.rows, options.r}, torch::TensorOptions().device(device)).requires_grad_(true);
+      a.adapter.scaling = options.alpha / static_cast<double>(options.r);
+      a.adapter.dropout = options.dropout;
+      a.adapter.offset = a.site.offset;
+      out.emplace_back(a.site.module + ".lora_A.weight", a.adapter.A);
+      out.emplace_back(a.site.module + ".lora_B.weight", a.adapter.B);
+      lora_.push_back(std::move(a));
+    }
+  }
+  return out;
+}
+
+void Encoder::merge_lora() {
+  torch::NoGradGuard no_grad;
+  for (const auto& a : lora_) {
+    params_.at(a.site.weight).add_(torch::mm(a.adapter.B, a.adapter.A), a.adapter.scaling);
+  }
+  lora_.clear();
+}
+
+void Encoder::attach_lora(PostLnLayer& layer, std::int64_t i) const {
+  layer.training = training_;
+  for (const auto& a : lora_) {
+    if (a.layer == i) layer.lora.emplace_back(a.site.projection, &a.adapter);
+  }
+}
+
 const std::map<std::string, EncoderFactory>& encoder_registry() {
   static const std::map<std::string, EncoderFactory> kFactories{{"scgpt", make_scgpt}, {"geneformer", make_geneformer}};
   return kFactories;

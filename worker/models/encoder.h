@@ -15,6 +15,7 @@
 
 #include "common/cell_matrix.h"
 #include "worker/models/tokenizers.h"
+#include "worker/models/transformer.h"
 
 namespace sdm::worker {
 
@@ -50,6 +51,8 @@ class ParamSet {
                   const std::vector<std::string>& unused_prefixes);
   /// Seeded random init: weights ~ N(0, 0.02) as BERT/scGPT initialise, LayerNorm weight 1 and biases 0.
   void init_random(std::uint64_t seed);
+  /// Moves every parameter to `device` (a CUDA build fine-tunes on the GPU).
+  void to(const torch::Device& device);
 
  private:
   std::vector<std::pair<std::string, torch::Tensor>> params_;
@@ -62,6 +65,24 @@ using ModelInputs = std::map<std::string, torch::Tensor>;
 struct EncoderOutput {
   torch::Tensor cell_embedding;  ///< [B, d] float32
   torch::Tensor token_states;    ///< [B, L, d] last layer, when asked for
+};
+
+/// LoRA hyperparameters (the study: r 8, alpha 8, dropout 0.05, model-specific targets).
+struct LoraOptions {
+  std::int64_t r = 8;
+  double alpha = 8;
+  double dropout = 0.05;
+  std::vector<std::string> targets;  ///< original module-name suffixes, e.g. scGPT out_proj, Geneformer query
+};
+
+/// Where one target module of one layer sits in our layer.
+struct LoraSite {
+  Projection projection = Projection::kOutProj;
+  std::int64_t offset = 0;  ///< its first output within the (possibly fused) projection
+  std::int64_t rows = 0;    ///< its output features
+  std::int64_t in = 0;      ///< its input features
+  std::string weight;       ///< the parameter it merges into (all of that parameter's rows)
+  std::string module;       ///< the original module path; adapters are saved as <module>.lora_A.weight / lora_B
 };
 
 /// The genes of a file as a model sees them.
@@ -90,8 +111,32 @@ class Encoder {
   /// Loads a checkpoint by name (model-specific renames and skipped heads).
   virtual LoadReport load_weights(const StateDict& dict, const std::string& source, const LoadOptions& options) = 0;
 
+  // LoRA. Base parameters never require gradients; adapters do.
+  virtual std::int64_t num_layers() const = 0;
+  /// The site of `target` in `layer`; throws ConfigError listing this model's targets for an unknown one.
+  virtual LoraSite lora_site(const std::string& target, std::int64_t layer) const = 0;
+  /// Adds an adapter for every target in every layer: A kaiming-uniform from `seed` (PEFT's init), B zero, so
+  /// the model's output is unchanged until training moves B. Returns the adapter tensors by name.
+  std::vector<std::pair<std::string, torch::Tensor>> add_lora(const LoraOptions& options, std::uint64_t seed);
+  /// W += scaling * B A for every adapter, then drops them: inference afterwards costs what the base model does.
+  void merge_lora();
+  std::size_t lora_count() const { return lora_.size(); }
+  /// Training: adapter dropout on (attention becomes differentiable whenever projections carry gradients).
+  void set_training(bool training) { training_ = training; }
+
  protected:
+  /// Adds layer i's adapters to a layer a model has just assembled.
+  void attach_lora(PostLnLayer& layer, std::int64_t i) const;
   ParamSet params_;
+
+ private:
+  struct Adapter {
+    std::int64_t layer = 0;
+    LoraSite site;
+    LoraAdapter adapter;
+  };
+  std::vector<Adapter> lora_;
+  bool training_ = false;
 };
 
 /// What a model needs besides its hyperparameters.

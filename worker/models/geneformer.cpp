@@ -148,6 +148,25 @@ class Geneformer final : public Encoder {
     return out;
   }
 
+  std::int64_t num_layers() const override { return layers_; }
+
+  LoraSite lora_site(const std::string& target, std::int64_t i) const override {
+    // BERT's query, key and value are separate Linears; ours is one fused projection, so each adapter adds to
+    // its third of the outputs.
+    const auto p = "bert.encoder.layer." + std::to_string(i) + ".";
+    const auto a = p + "attention.self.";
+    if (target == "query") return {Projection::kInProj, 0, h_, h_, a + "query.weight", a + "query"};
+    if (target == "key") return {Projection::kInProj, h_, h_, h_, a + "key.weight", a + "key"};
+    if (target == "value") return {Projection::kInProj, 2 * h_, h_, h_, a + "value.weight", a + "value"};
+    if (target == "attention.output.dense") {
+      return {Projection::kOutProj, 0, h_, h_, p + "attention.output.dense.weight", p + "attention.output.dense"};
+    }
+    if (target == "intermediate.dense") return {Projection::kFf1, 0, ffn_, h_, p + "intermediate.dense.weight", p + "intermediate.dense"};
+    if (target == "output.dense") return {Projection::kFf2, 0, h_, ffn_, p + "output.dense.weight", p + "output.dense"};
+    throw ConfigError({"", "lora.targets", target},
+                      "geneformer adapts query, key, value, attention.output.dense, intermediate.dense or output.dense");
+  }
+
   LoadReport load_weights(const StateDict& dict, const std::string& source, const LoadOptions& options) override {
     // A BertModel (not ForMaskedLM) checkpoint has no "bert." prefix.
     bool prefixed = false;
@@ -182,6 +201,7 @@ class Geneformer final : public Encoder {
     l.heads = heads_;
     l.eps = eps_;
     l.gelu = gelu_;
+    attach_lora(l, i);
     return l;
   }
 

@@ -120,6 +120,19 @@ class ScGpt final : public Encoder {
     return out;
   }
 
+  std::int64_t num_layers() const override { return layers_; }
+
+  LoraSite lora_site(const std::string& target, std::int64_t i) const override {
+    // The published model's attention is flash-attn's fused Wqkv (one Linear of 3d outputs: one adapter over all
+    // of q, k and v); torch's MultiheadAttention keeps in_proj as a bare Parameter PEFT cannot target.
+    const auto p = "transformer_encoder.layers." + std::to_string(i) + ".";
+    if (target == "out_proj") return {Projection::kOutProj, 0, d_, d_, p + "self_attn.out_proj.weight", p + "self_attn.out_proj"};
+    if (target == "Wqkv") return {Projection::kInProj, 0, 3 * d_, d_, p + "self_attn.in_proj_weight", p + "self_attn.Wqkv"};
+    if (target == "linear1") return {Projection::kFf1, 0, d_hid_, d_, p + "linear1.weight", p + "linear1"};
+    if (target == "linear2") return {Projection::kFf2, 0, d_, d_hid_, p + "linear2.weight", p + "linear2"};
+    throw ConfigError({"", "lora.targets", target}, "scgpt adapts out_proj, Wqkv, linear1 or linear2");
+  }
+
   LoadReport load_weights(const StateDict& dict, const std::string& source, const LoadOptions& options) override {
     // Published checkpoints were saved with flash-attention's fused layer; its Wqkv has in_proj's layout.
     return params_.load(dict, source, options, {{"self_attn.Wqkv.", "self_attn.in_proj_"}, {"self_attn._impl.", "self_attn."}},
@@ -145,6 +158,7 @@ class ScGpt final : public Encoder {
     l.ln2_b = params_.at(p + "norm2.bias");
     l.heads = heads_;
     l.eps = eps_;
+    attach_lora(l, i);
     return l;
   }
 

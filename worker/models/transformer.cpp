@@ -52,11 +52,45 @@ torch::Tensor attention(const torch::Tensor& qkv, std::int64_t heads, const KeyM
   return ctx;
 }
 
+/// The training path: [B, heads, L, L] scores with padded keys masked, every op differentiable.
+torch::Tensor dense_attention(const torch::Tensor& qkv, std::int64_t heads, const KeyMask& mask) {
+  const auto B = qkv.size(0), L = qkv.size(1), d = qkv.size(2) / 3, dh = d / heads;
+  const auto parts = qkv.view({B, L, 3, heads, dh}).permute({2, 0, 3, 1, 4});  // [3, B, h, L, dh]
+  auto scores = torch::matmul(parts[0], parts[1].transpose(-2, -1)) / std::sqrt(static_cast<double>(dh));
+  torch::Tensor bias = mask.bias;
+  if (!bias.defined()) {
+    const auto lengths = torch::tensor(mask.lengths, torch::kInt64).to(qkv.device());
+    bias = torch::zeros({B, L}, qkv.options().requires_grad(false))
+               .masked_fill_(torch::arange(L, lengths.options()).unsqueeze(0) >= lengths.unsqueeze(1),
+                             -std::numeric_limits<float>::infinity());
+  }
+  // A cell without any real token would softmax over nothing (NaN); let it see its first position instead.
+  bias = bias.clone();
+  bias.select(1, 0).masked_fill_(bias.select(1, 0).isinf().logical_and(bias.isinf().all(1)), 0.0);
+  scores = scores + bias.to(scores.dtype()).view({B, 1, 1, L});
+  const auto ctx = torch::matmul(torch::softmax(scores, -1), parts[2]);  // [B, h, L, dh]
+  return ctx.permute({0, 2, 1, 3}).reshape({B, L, d});
+}
+
 }  // namespace
+
+torch::Tensor adapted_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
+                             const PostLnLayer& layer, Projection projection) {
+  auto y = torch::linear(x, w, b);
+  for (const auto& [where, a] : layer.lora) {
+    if (where != projection) continue;
+    const auto in = a->dropout > 0 ? torch::dropout(x, a->dropout, layer.training) : x;
+    auto delta = torch::linear(torch::linear(in, a->A), a->B) * a->scaling;
+    const auto rows = a->B.size(0), total = y.size(-1);
+    if (rows != total) delta = torch::constant_pad_nd(delta, {a->offset, total - a->offset - rows});
+    y = y + delta;
+  }
+  return y;
+}
 
 KeyMask KeyMask::from_keep(const torch::Tensor& keep) {
   KeyMask mask;
-  const auto k = keep.to(torch::kBool).contiguous();
+  const auto k = keep.to(torch::kBool).cpu().contiguous();
   const auto B = k.size(0), L = k.size(1);
   const auto* p = k.data_ptr<bool>();
   bool prefix = true;
@@ -67,7 +101,7 @@ KeyMask KeyMask::from_keep(const torch::Tensor& keep) {
     mask.lengths.push_back(n);
   }
   if (!prefix) {
-    mask.bias = torch::zeros({B, L}).masked_fill_(k.logical_not(), -std::numeric_limits<float>::infinity());
+    mask.bias = torch::zeros({B, L}).masked_fill_(k.logical_not(), -std::numeric_limits<float>::infinity()).to(keep.device());
     for (std::int64_t b = 0; b < B; ++b) mask.lengths[static_cast<std::size_t>(b)] = k[b].sum().item<std::int64_t>();
   }
   return mask;
@@ -75,13 +109,14 @@ KeyMask KeyMask::from_keep(const torch::Tensor& keep) {
 
 torch::Tensor post_ln_forward(const torch::Tensor& x, const PostLnLayer& layer, const KeyMask& mask) {
   const auto d = x.size(2);
-  const auto ctx = attention(torch::linear(x, layer.in_w, layer.in_b), layer.heads, mask);
-  auto h = torch::linear(ctx, layer.out_w, layer.out_b);
-  h.add_(x);
+  const auto qkv = adapted_linear(x, layer.in_w, layer.in_b, layer, Projection::kInProj);
+  const auto ctx = qkv.requires_grad() ? dense_attention(qkv, layer.heads, mask) : attention(qkv, layer.heads, mask);
+  auto h = adapted_linear(ctx, layer.out_w, layer.out_b, layer, Projection::kOutProj);
+  h.add_(x);  // in place is safe under autograd: add's backward keeps neither operand
   h = torch::layer_norm(h, {d}, layer.ln1_w, layer.ln1_b, layer.eps);
-  auto f = torch::linear(h, layer.ff1_w, layer.ff1_b);
+  auto f = adapted_linear(h, layer.ff1_w, layer.ff1_b, layer, Projection::kFf1);
   f = layer.gelu ? torch::gelu(f) : f.relu_();
-  auto out = torch::linear(f, layer.ff2_w, layer.ff2_b);
+  auto out = adapted_linear(f, layer.ff2_w, layer.ff2_b, layer, Projection::kFf2);
   out.add_(h);
   return torch::layer_norm(out, {d}, layer.ln2_w, layer.ln2_b, layer.eps);
 }

@@ -2,7 +2,8 @@
 // The post-LN transformer encoder layer that scGPT and Geneformer (BERT) share, written for CPU inference:
 // attention runs per cell (over blocks of queries for very long cells), so the [B, heads, L, L] score tensor of
 // the classic path is never materialized (368 MB per layer for scGPT at B = 8); with right padding a cell attends
-// over its own length only, so padding costs no attention work.
+// over its own length only, so padding costs no attention work. When the projections carry gradients (LoRA
+// training), attention runs batched and differentiable instead, with padded keys masked.
 #include <torch/torch.h>
 
 #include <string>
@@ -19,6 +20,19 @@ struct KeyMask {
   bool right_padded() const { return !bias.defined(); }
 };
 
+/// One LoRA adapter (Hu et al. 2021, as PEFT applies it to a Linear): y += scaling * B(A(dropout(x))), with
+/// A [r, in] and B [rows, r]. It adds to `rows` outputs of its projection starting at `offset`, which is how an
+/// adapter on one of BERT's separate query/key/value Linears lands in our fused q/k/v projection.
+struct LoraAdapter {
+  torch::Tensor A, B;
+  double scaling = 1.0;
+  double dropout = 0.0;
+  std::int64_t offset = 0;
+};
+
+/// The projections of a layer an adapter can sit on.
+enum class Projection { kInProj, kOutProj, kFf1, kFf2 };
+
 struct PostLnLayer {
   torch::Tensor in_w, in_b;    ///< fused q, k, v projection [3d, d] (torch's in_proj layout)
   torch::Tensor out_w, out_b;  ///< attention output projection
@@ -27,7 +41,14 @@ struct PostLnLayer {
   std::int64_t heads = 1;
   double eps = 1e-5;
   bool gelu = false;  ///< activation: relu (both models' published configs) or exact gelu
+  /// Adapters by projection (none when LoRA is off or merged).
+  std::vector<std::pair<Projection, const LoraAdapter*>> lora;
+  bool training = false;  ///< adapter dropout active
 };
+
+/// linear(x, w, b) plus the layer's adapters on `projection`.
+torch::Tensor adapted_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
+                             const PostLnLayer& layer, Projection projection);
 
 /// x = LN1(x + Attn(x)); x = LN2(x + W2 act(W1 x)). `x` is [B, L, d]. With right padding, outputs at padded
 /// positions are not computed from attention (their context is zero) and carry no meaning.
