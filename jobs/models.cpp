@@ -59,6 +59,70 @@ std::vector<ModelPreset> geneformer_presets() {
           {"tiny-v2", "V2-style (<cls>/<eos>) 64/2/4, 256 genes, random weights", tiny_v2}};
 }
 
+json scfoundation_config(int hidden, int depth, int heads, int seq_len) {
+  // The checkpoint's own config dict (nested `encoder`); tgthighres, pool_type and max_tokens are get_embedding.py
+  // arguments (and the study's FT truncation), init_seed ours.
+  return {{"encoder", {{"hidden_dim", hidden}, {"depth", depth}, {"heads", heads}, {"dim_head", 64}}},
+          {"seq_len", seq_len}, {"bin_num", 100}, {"bin_alpha", 1.0}, {"pad_token_id", 103}, {"mask_token_id", 102},
+          {"tgthighres", "t4"}, {"pool_type", "all"}, {"max_tokens", 0}, {"init_seed", 0}};
+}
+
+std::vector<ModelPreset> scfoundation_presets() {
+  const json published = scfoundation_config(768, 12, 12, 19266);
+  json study = published;
+  study["max_tokens"] = 100;  // the study's FT script cut every cell to its first 100 tokens
+  return {{"default", "xTrimoGene 01B 'cell' model: 768/12/12, 19,264-gene panel + T + S, 3072-d pooled", published},
+          {"scdrugmap", "as the study fine-tuned it: each cell cut to its first 100 tokens", study},
+          {"tiny", "64/2/4, 128-gene panel, random weights from init_seed", scfoundation_config(64, 2, 4, 130)}};
+}
+
+json uce_config(int token_dim, int d_model, int nhead, int d_hid, int nlayers, int output_dim, int decoder_hidden,
+                int pad_length, int sample_size, int n_tokens, int chrom_offset) {
+  // UCE's argument names; decoder_hidden (1024 in the code), pad_length, sample_size, the token layout and
+  // mask_mode are ours.
+  return {{"token_dim", token_dim}, {"d_model", d_model}, {"nhead", nhead}, {"d_hid", d_hid}, {"nlayers", nlayers},
+          {"output_dim", output_dim}, {"dropout", 0.05}, {"decoder_hidden", decoder_hidden}, {"pad_length", pad_length},
+          {"sample_size", sample_size}, {"n_tokens", n_tokens}, {"chrom_token_offset", chrom_offset},
+          {"mask_mode", "additive"}, {"init_seed", 0}, {"tokenizer_seed", 0}};
+}
+
+std::vector<ModelPreset> uce_presets() {
+  const json four = uce_config(5120, 1280, 20, 5120, 4, 1280, 1024, 1536, 1024, 145469, 143574);
+  json deep = four;
+  deep["nlayers"] = 33;
+  return {{"default", "4-layer model (4layer_model.torch): 1280/4/20, 1024 sampled genes, padded to 1536", four},
+          {"scdrugmap", "as the study ran it: the 4-layer model (same as default)", four},
+          {"33l", "33-layer model (33l_8ep_1024t_1280.torch)", deep},
+          {"tiny", "64/2/4, 64 sampled genes on 24 chromosomes, padded to 128, random weights, hashed gene table",
+           uce_config(32, 64, 4, 128, 2, 64, 64, 128, 64, 2048, 2024)}};
+}
+
+json performer_config(int tokens, int dim, int depth, int heads, int max_seq_len, int nb_features, int gene_num) {
+  // PerformerLM's argument names; bin_num, gene_num, target_sum (normalize_total) and init_seed are ours.
+  return {{"num_tokens", tokens}, {"dim", dim}, {"depth", depth}, {"heads", heads}, {"dim_head", dim >= 128 ? 64 : 16},
+          {"max_seq_len", max_seq_len}, {"nb_features", nb_features}, {"ff_mult", 4}, {"bin_num", 5},
+          {"gene_num", gene_num}, {"target_sum", 1e4}, {"init_seed", 0}};
+}
+
+std::vector<ModelPreset> scbert_presets() {
+  json published = performer_config(7, 200, 6, 10, 16907, 266, 16906);
+  published["max_genes"] = 0;  // ours: read only the first max_genes panel genes (0 = all)
+  json study = published;
+  study["max_genes"] = 6000;  // the study fed the first 6,000 genes (+ the appended token)
+  json tiny = performer_config(7, 64, 2, 4, 201, 32, 200);
+  tiny["max_genes"] = 0;
+  return {{"default", "Panglao-pretrained 200/6/10, all 16,906 panel genes + 1 token, mean-pooled", published},
+          {"scdrugmap", "as the study ran it: the first 6,000 panel genes + 1 token", study},
+          {"tiny", "64/2/4, 200-gene hashed panel, random weights", tiny}};
+}
+
+std::vector<ModelPreset> celllm_presets() {
+  const json published = performer_config(8, 512, 10, 16, 6000, 266, 19379);
+  return {{"default", "CellLM 512/10/16, <cls> + nonzero genes padded to 6000, <cls> embedding", published},
+          {"scdrugmap", "as the study ran it (same as default)", published},
+          {"tiny", "64/2/4, 200-gene hashed panel, 128 tokens, random weights", performer_config(8, 64, 2, 4, 128, 32, 200)}};
+}
+
 }  // namespace
 
 const std::vector<ModelInfo>& model_infos() {
@@ -77,10 +141,14 @@ const std::vector<ModelInfo>& model_infos() {
       {"geneformer", "foundation", "Geneformer rank-value BERT: mean of a layer's gene tokens", fm_strategies, true,
        geneformer_presets(), {"query", "key", "value"}, 20,
        {"query", "key", "value", "attention.output.dense", "intermediate.dense", "output.dense"}, 10, 3},
-      {"scfoundation", "foundation", "scFoundation xTrimoGene", fm_strategies, false, none, {"out_proj"}, 30, {}, 1, 3},
-      {"uce", "foundation", "Universal Cell Embeddings", fm_strategies, false, none, {"out_proj"}, 30, {}, 80, 3},
-      {"scbert", "foundation", "scBERT Performer", fm_strategies, false, none, {"to_q", "to_k", "to_v"}, 20, {}, 3, 3},
-      {"celllm", "foundation", "CellLM (OpenBioMed)", fm_strategies, false, none, {"to_q", "to_k", "to_v"}, 20, {}, 10, 3},
+      {"scfoundation", "foundation", "scFoundation xTrimoGene: auto-binned values of nonzero genes + T/S tokens, 4 pooled vectors",
+       fm_strategies, true, scfoundation_presets(), {"out_proj"}, 30, {"out_proj", "in_proj", "linear1", "linear2"}, 1, 3},
+      {"uce", "foundation", "Universal Cell Embeddings: sampled, chromosome-ordered protein tokens, decoded <cls>",
+       fm_strategies, true, uce_presets(), {"out_proj"}, 30, {"out_proj", "in_proj", "linear1", "linear2"}, 80, 3},
+      {"scbert", "foundation", "scBERT Performer over every panel gene's expression bin, mean-pooled", fm_strategies, true,
+       scbert_presets(), {"to_q", "to_k", "to_v"}, 20, {"to_q", "to_k", "to_v", "to_out", "w1", "w2"}, 3, 3},
+      {"celllm", "foundation", "CellLM Performer over <cls> + nonzero genes' bins, <cls> embedding", fm_strategies, true,
+       celllm_presets(), {"to_q", "to_k", "to_v"}, 20, {"to_q", "to_k", "to_v", "to_out", "w1", "w2"}, 10, 3},
       {"cellplm", "foundation", "CellPLM", fm_strategies, false, none,
        {"query_projection", "key_projection", "value_projection"}, 20, {}, 1, 3},
       {"tgpt", "foundation", "tGPT", fm_strategies, false, none, {"c_attn"}, 20, {}, 128, 2},

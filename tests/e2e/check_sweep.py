@@ -1,7 +1,7 @@
 """End-to-end sweep tests (issue 4 / CONTRACTS §7-§10), real MPI ranks and real files.
 
 usage: check_sweep.py SDM MPIEXEC WORKDIR CASE
-CASE: basic | kill | corrupt | lock | signal | freeze | strategies | dataparallel
+CASE: basic | kill | corrupt | lock | signal | freeze | strategies | dataparallel | models2
 """
 import hashlib
 import json
@@ -428,6 +428,36 @@ elif CASE == "dataparallel":
     order_b = np.lexsort((text(sb["obs_name"]), text(sb["cell_id"])))
     diff = float(np.max(np.abs(sa["y_score"][order_a] - sb["y_score"][order_b])))
     expect(diff <= 1e-4, f"test predictions agree (max |y_score difference| {diff:.1e})")
+elif CASE == "models2":
+    # Issue 7: scFoundation, UCE, scBERT and CellLM (tiny, random weights) embed real .h5ad files and run freeze and
+    # lora cells in a sweep.
+    synth(data)
+    models = [{"name": m, "preset": "tiny"} for m in ("scfoundation", "uce", "scbert", "celllm")]
+    store = os.path.join(WORK, "models2", "store.h5")
+    shutil.rmtree(os.path.dirname(store), ignore_errors=True)
+    spec = os.path.join(WORK, "models2.yaml")
+    write_spec(spec, store, data, ["P01", "P02", "P05"], models,
+               [{"name": "pooled", "folds": 2, "split": "cell"}, {"name": "cross-data"}],
+               "strategies: [freeze, lora]\n")
+    p = run(["sweep", spec], np_=3, timeout=900)
+    cells = store_rows(store)["cells"]
+    expect(len(cells["cell_id"]) == 4 * 2 * (2 + 3) and set(text(cells["status"])) == {"done"},
+           f"{len(cells['cell_id'])} freeze and lora cells of the four models are done")
+    combos = set(zip(text(cells["model"]), text(cells["strategy"])))
+    expect(combos == {(m["name"], s) for m in models for s in ("freeze", "lora")}, "every model ran both strategies")
+    auroc = np.array(cells["auroc"])
+    expect(np.all(np.isfinite(auroc)), "metrics computed for every cell")
+    import anndata
+    dims = {"scfoundation": 256, "uce": 64, "scbert": 64, "celllm": 64}  # scFoundation: 4 pooled x 64
+    for m, d in dims.items():
+        out = os.path.join(WORK, m + ".h5")
+        src = os.path.join(data, "P05.h5ad")
+        run(["embed", "--model", m, "--preset", "tiny", "--input", src, "--out", out, "--threads", "1"])
+        ref = anndata.read_h5ad(src)
+        with h5py.File(out, "r") as f:
+            emb = f["cell_embedding"][()]
+            expect(emb.shape == (ref.n_obs, d) and np.all(np.isfinite(emb)) and text(f["obs_names"][()]) == list(ref.obs_names),
+                   f"sdm embed {m}: [{ref.n_obs}, {d}] float32 in file order")
 else:
     sys.exit("unknown case " + CASE)
 print("PASS", CASE)

@@ -88,7 +88,7 @@ TEST_F(SpecTest, BadNamesAndValues) {
   s.replace(s.find("split: cell"), 11, "split: donor");
   EXPECT_THROW(SweepSpec::parse(s, "t.yaml"), ConfigError);
   try {
-    SweepSpec::parse(spec("  - {name: uce}\n"), "t.yaml");
+    SweepSpec::parse(spec("  - {name: cellplm}\n"), "t.yaml");
     FAIL();
   } catch (const ConfigError& e) {
     EXPECT_NE(std::string(e.what()).find("not implemented in this build"), std::string::npos) << e.what();

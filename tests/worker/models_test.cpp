@@ -244,7 +244,6 @@ ModelInputs random_inputs(Encoder& encoder, std::int64_t genes, std::uint64_t se
   CsrMatrix X;
   X.rows = 6;
   X.cols = genes;
-  X.indptr.push_back(0);
   SplitMix64 rng{seed};
   for (std::int64_t r = 0; r < X.rows; ++r) {
     for (std::int64_t g = 0; g < genes; ++g) {
@@ -396,6 +395,156 @@ TEST(Finetune, LearnsIsSeededAndStopsEarly) {
   const auto best = c.log.at("best_epoch").get<std::size_t>();
   for (const auto& v : val) EXPECT_GE(v.get<double>(), val[best - 1].get<double>());
   EXPECT_EQ(c.log.at("early_stopped").get<bool>(), c.log.at("epochs_run").get<int>() < 12);
+}
+
+/// One cell per row of (column, count) pairs.
+CsrMatrix cells_of(std::int64_t cols, const std::vector<std::vector<std::pair<std::int32_t, float>>>& rows) {
+  CsrMatrix X;
+  X.rows = static_cast<std::int64_t>(rows.size());
+  X.cols = cols;
+  for (const auto& row : rows) {
+    for (const auto& [c, v] : row) {
+      X.indices.push_back(c);
+      X.data.push_back(v);
+    }
+    X.indptr.push_back(static_cast<std::int64_t>(X.indices.size()));
+  }
+  return X;
+}
+
+std::string write_text(const std::string& name, const std::string& text) {
+  const auto path = (fs::temp_directory_path() / name).string();
+  std::ofstream(path) << text;
+  return path;
+}
+
+nlohmann::json tiny(const std::string& model) {
+  return jobs::resolve_model_config(jobs::model_info(model, ""), "tiny", nlohmann::json::object(), false, "");
+}
+
+TEST(ScFoundationTokenizer, PanelOrderLog1pAndTheTwoDepthTokens) {
+  // panel: A at 5, B at 2, C at 9; D is not in the panel (dropped, and not part of the total)
+  EncoderFiles files;
+  files.vocab = write_text("sdm_scf_panel.tsv", "gene_name\tindex\nA\t5\nB\t2\nC\t9\n");
+  const auto enc = make_encoder("scfoundation", tiny("scfoundation"), files);
+  const auto X = cells_of(4, {{{0, 3}, {1, 1}, {3, 50}}, {{2, 4}}});
+  const auto t = enc->tokenize(X, {{"A", "B", "C", "D"}, {}}, {0, 0});
+  ASSERT_EQ(t.size(), 2U);
+  // cell 0: total 4 over the panel; B (2) before A (5); then T at 128, S at 129 (tiny panel = 128 genes)
+  EXPECT_EQ(t.ids[0], (std::vector<std::int64_t>{2, 5, 128, 129}));
+  EXPECT_NEAR(t.values[0][0], std::log1p(1.0 / 4 * 1e4), 1e-4);
+  EXPECT_NEAR(t.values[0][1], std::log1p(3.0 / 4 * 1e4), 1e-4);
+  EXPECT_FLOAT_EQ(t.values[0][2], 4.0f);                       // tgthighres t4
+  EXPECT_NEAR(t.values[0][3], std::log10(4.0), 1e-6);          // S = log10(total)
+  EXPECT_EQ(t.ids[1], (std::vector<std::int64_t>{9, 128, 129}));
+  // the study's FT cut: the first max_tokens tokens
+  auto cut = tiny("scfoundation");
+  cut["max_tokens"] = 2;
+  cut["tgthighres"] = "a5";
+  const auto t2 = make_encoder("scfoundation", cut, files)->tokenize(X, {{"A", "B", "C", "D"}, {}}, {0, 0});
+  EXPECT_EQ(t2.ids[0], (std::vector<std::int64_t>{2, 5}));
+  EXPECT_NEAR(make_encoder("scfoundation", [&] { auto c = tiny("scfoundation"); c["tgthighres"] = "a5"; return c; }(), files)
+                  ->tokenize(X, {{"A", "B", "C", "D"}, {}}, {0, 0}).values[1][1], std::log10(4.0) + 5, 1e-5);
+  const auto in = enc->collate(t, {0, 1});
+  EXPECT_EQ(in.at("x_padding")[1][3].item<int>(), 1);          // cell 1 is one token shorter
+  EXPECT_EQ(in.at("position_gene_ids")[1][3].item<std::int64_t>(), 130);  // pad position = seq_len
+  EXPECT_FLOAT_EQ(in.at("x")[1][3].item<float>(), 103.0f);
+}
+
+TEST(UceTokenizer, ChromosomeGroupedSeededSentences) {
+  // gene<TAB>token<TAB>chromosome<TAB>start: A and B on chromosome 1 (B first by start), C on chromosome 0
+  EncoderFiles files;
+  files.vocab = write_text("sdm_uce_genes.tsv", "gene\ttoken\tchromosome\tstart\nA\t10\t1\t500\nB\t11\t1\t100\nC\t12\t0\t7\n");
+  auto c = tiny("uce");
+  c["sample_size"] = 40;
+  const auto enc = make_encoder("uce", c, files);
+  const auto X = cells_of(4, {{{0, 5}, {1, 2}, {2, 9}, {3, 100}}, {{0, 1}}});
+  const auto a = enc->tokenize(X, {{"A", "B", "C", "UNKNOWN"}, {}}, {7, 7});
+  const auto& s = a.ids[0];
+  ASSERT_GE(s.size(), 3U);
+  EXPECT_EQ(s.front(), 3);  // <cls>
+  std::size_t genes = 0;
+  std::int64_t open = -1;
+  std::vector<std::int64_t> in_chrom;
+  for (std::size_t i = 1; i < s.size(); ++i) {
+    if (s[i] >= 2024) {
+      open = s[i] - 2024;
+      in_chrom.clear();
+    } else if (s[i] == 2) {
+      open = -1;
+    } else {
+      ASSERT_GE(open, 0) << "a gene outside a chromosome";
+      EXPECT_EQ(open, s[i] == 12 ? 0 : 1) << s[i];
+      if (!in_chrom.empty() && open == 1) {
+        EXPECT_FALSE(in_chrom.back() == 10 && s[i] == 11) << "sorted by start";
+      }
+      in_chrom.push_back(s[i]);
+      ++genes;
+    }
+  }
+  EXPECT_EQ(genes, 40U);  // sample_size genes, with replacement; the unknown gene never appears
+  EXPECT_EQ(a.ids[1], (std::vector<std::int64_t>{3, 2025, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10,
+                                                  10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10, 10,
+                                                  10, 10, 10, 10, 10, 10, 2}));
+  EXPECT_EQ(enc->tokenize(X, {{"A", "B", "C", "UNKNOWN"}, {}}, {7, 7}).ids, a.ids) << "same seed, same sentence";
+  EXPECT_NE(enc->tokenize(X, {{"A", "B", "C", "UNKNOWN"}, {}}, {8, 7}).ids[0], s) << "another seed, another sample";
+  const auto in = enc->collate(a, {1});
+  EXPECT_EQ(in.at("batch_sentences").size(1), 128);  // padded to pad_length, whatever the batch
+  EXPECT_EQ(in.at("mask").sum().item<double>(), 43.0);
+}
+
+TEST(PerformerTokenizers, ScbertBinsEveryPanelGeneCellLmKeepsNonzeroAfterCls) {
+  EncoderFiles files;
+  files.vocab = write_text("sdm_perf_panel.tsv", "gene\tindex\nA\t0\nB\t3\nC\t7\n");
+  // counts 1, 1, 998 over a total of 1000: log2(1 + 10) = 3.46 -> 3; log2(1 + 9980) -> clamped to 5
+  const auto X = cells_of(3, {{{0, 1}, {1, 1}, {2, 998}}});
+  const auto bert = make_encoder("scbert", tiny("scbert"), files);
+  const auto t = bert->tokenize(X, {{"A", "B", "C"}, {}}, {0});
+  const auto x = bert->collate(t, {0}).at("x");
+  ASSERT_EQ(x.size(1), 201);  // every panel gene + the appended 0
+  EXPECT_EQ(x[0][0].item<std::int64_t>(), 3);
+  EXPECT_EQ(x[0][3].item<std::int64_t>(), 3);
+  EXPECT_EQ(x[0][7].item<std::int64_t>(), 5);
+  EXPECT_EQ(x.sum().item<std::int64_t>(), 11);
+  const auto lm = make_encoder("celllm", tiny("celllm"), files);
+  const auto in = lm->collate(lm->tokenize(X, {{"A", "B", "C"}, {}}, {0}), {0});
+  EXPECT_EQ(in.at("x").size(1), 128);  // fixed max_seq_len
+  auto first5 = [](const torch::Tensor& row) {
+    const auto c = row[0].narrow(0, 0, 5).contiguous();
+    return std::vector<std::int64_t>(c.data_ptr<std::int64_t>(), c.data_ptr<std::int64_t>() + 5);
+  };
+  EXPECT_EQ(first5(in.at("x")), (std::vector<std::int64_t>{6, 3, 3, 5, 7}));  // <cls>, bins, <pad>
+  EXPECT_EQ(first5(in.at("gene_pos")), (std::vector<std::int64_t>{200, 0, 3, 7, 201}));
+  EXPECT_EQ(in.at("mask").sum().item<std::int64_t>(), 4);
+}
+
+TEST(NewEncoders, BatchingDoesNotChangeACell) {
+  // scFoundation pools each cell over its own tokens; UCE and CellLM pad to a fixed length.
+  for (const std::string model : {"scfoundation", "uce", "scbert", "celllm"}) {
+    auto enc = make_encoder(model, tiny(model), {});
+    CsrMatrix X;
+    X.rows = 5;
+    X.cols = 60;
+    SplitMix64 rng{4};
+    for (std::int64_t r = 0; r < X.rows; ++r) {
+      for (std::int32_t g = 0; g < 60; ++g) {
+        if (rng.uniform() < 0.15 * static_cast<double>(r + 1)) {
+          X.indices.push_back(g);
+          X.data.push_back(static_cast<float>(1 + static_cast<int>(rng.uniform() * 30)));
+        }
+      }
+      X.indptr.push_back(static_cast<std::int64_t>(X.indices.size()));
+    }
+    std::vector<std::string> symbols;
+    for (int g = 0; g < 60; ++g) symbols.push_back("G" + std::to_string(g));
+    const auto t = enc->tokenize(X, {symbols, {}}, {1, 2, 3, 4, 5});
+    torch::NoGradGuard no_grad;
+    const auto together = enc->forward(enc->collate(t, {0, 1, 2, 3, 4}), false).cell_embedding;
+    for (std::size_t r = 0; r < 5; ++r) {
+      const auto alone = enc->forward(enc->collate(t, {r}), false).cell_embedding[0];
+      EXPECT_TRUE(torch::allclose(alone, together[static_cast<std::int64_t>(r)], 1e-4, 1e-5)) << model << " cell " << r;
+    }
+  }
 }
 
 }  // namespace

@@ -219,7 +219,9 @@ void Encoder::attach_lora(PostLnLayer& layer, std::int64_t i) const {
 }
 
 const std::map<std::string, EncoderFactory>& encoder_registry() {
-  static const std::map<std::string, EncoderFactory> kFactories{{"scgpt", make_scgpt}, {"geneformer", make_geneformer}};
+  static const std::map<std::string, EncoderFactory> kFactories{
+      {"scgpt", make_scgpt}, {"geneformer", make_geneformer}, {"scfoundation", make_scfoundation},
+      {"uce", make_uce},     {"scbert", make_scbert},         {"celllm", make_celllm}};
   return kFactories;
 }
 
@@ -234,6 +236,7 @@ std::unique_ptr<Encoder> make_encoder(const std::string& model, const nlohmann::
   auto encoder = it->second(config, files);
   if (files.weights.empty()) {
     encoder->params().init_random(config.value("init_seed", std::uint64_t{0}));
+    encoder->after_random_init(config.value("init_seed", std::uint64_t{0}));
     spdlog::info("{}: random weights from init_seed {} ({} parameters)", model, config.value("init_seed", 0),
                  encoder->params().numel());
   } else {
@@ -242,6 +245,51 @@ std::unique_ptr<Encoder> make_encoder(const std::string& model, const nlohmann::
                  report.skipped.size());
   }
   return encoder;
+}
+
+void add_torch_layer_params(ParamSet& params, const std::string& p, std::int64_t d, std::int64_t d_hid) {
+  params.add(p + "self_attn.in_proj_weight", {3 * d, d});
+  params.add(p + "self_attn.in_proj_bias", {3 * d});
+  params.add(p + "self_attn.out_proj.weight", {d, d});
+  params.add(p + "self_attn.out_proj.bias", {d});
+  params.add(p + "linear1.weight", {d_hid, d});
+  params.add(p + "linear1.bias", {d_hid});
+  params.add(p + "linear2.weight", {d, d_hid});
+  params.add(p + "linear2.bias", {d});
+  for (const char* n : {"norm1", "norm2"}) {
+    params.add(p + n + ".weight", {d});
+    params.add(p + n + ".bias", {d});
+  }
+}
+
+PostLnLayer torch_layer(ParamSet& params, const std::string& p, std::int64_t heads, double eps) {
+  PostLnLayer l;
+  l.in_w = params.at(p + "self_attn.in_proj_weight");
+  l.in_b = params.at(p + "self_attn.in_proj_bias");
+  l.out_w = params.at(p + "self_attn.out_proj.weight");
+  l.out_b = params.at(p + "self_attn.out_proj.bias");
+  l.ff1_w = params.at(p + "linear1.weight");
+  l.ff1_b = params.at(p + "linear1.bias");
+  l.ff2_w = params.at(p + "linear2.weight");
+  l.ff2_b = params.at(p + "linear2.bias");
+  l.ln1_w = params.at(p + "norm1.weight");
+  l.ln1_b = params.at(p + "norm1.bias");
+  l.ln2_w = params.at(p + "norm2.weight");
+  l.ln2_b = params.at(p + "norm2.bias");
+  l.heads = heads;
+  l.eps = eps;
+  return l;
+}
+
+std::optional<LoraSite> torch_layer_lora_site(const std::string& target, const std::string& p, std::int64_t d,
+                                              std::int64_t d_hid, const std::string& in_proj_target) {
+  if (target == "out_proj") return LoraSite{Projection::kOutProj, 0, d, d, p + "self_attn.out_proj.weight", p + "self_attn.out_proj"};
+  if (target == in_proj_target) {
+    return LoraSite{Projection::kInProj, 0, 3 * d, d, p + "self_attn.in_proj_weight", p + "self_attn." + in_proj_target};
+  }
+  if (target == "linear1") return LoraSite{Projection::kFf1, 0, d_hid, d, p + "linear1.weight", p + "linear1"};
+  if (target == "linear2") return LoraSite{Projection::kFf2, 0, d, d_hid, p + "linear2.weight", p + "linear2"};
+  return std::nullopt;
 }
 
 void check_2d(const torch::Tensor& t, const std::string& name, const std::string& source, std::int64_t rows,

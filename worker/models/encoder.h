@@ -10,6 +10,7 @@
 #include <functional>
 #include <map>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -111,6 +112,10 @@ class Encoder {
   /// Loads a checkpoint by name (model-specific renames and skipped heads).
   virtual LoadReport load_weights(const StateDict& dict, const std::string& source, const LoadOptions& options) = 0;
 
+  /// After a random init (no weights file): give buffers their proper values (Performer projections N(0, 1),
+  /// UCE's sinusoidal positions), which the generic N(0, 0.02) would scramble.
+  virtual void after_random_init(std::uint64_t /*seed*/) {}
+
   // LoRA. Base parameters never require gradients; adapters do.
   virtual std::int64_t num_layers() const = 0;
   /// The site of `target` in `layer`; throws ConfigError listing this model's targets for an unknown one.
@@ -158,6 +163,21 @@ std::unique_ptr<Encoder> make_encoder(const std::string& model, const nlohmann::
 // Factories, one translation unit per model family.
 std::unique_ptr<Encoder> make_scgpt(const nlohmann::json& config, const EncoderFiles& files);
 std::unique_ptr<Encoder> make_geneformer(const nlohmann::json& config, const EncoderFiles& files);
+std::unique_ptr<Encoder> make_scfoundation(const nlohmann::json& config, const EncoderFiles& files);
+std::unique_ptr<Encoder> make_uce(const nlohmann::json& config, const EncoderFiles& files);
+std::unique_ptr<Encoder> make_scbert(const nlohmann::json& config, const EncoderFiles& files);
+std::unique_ptr<Encoder> make_celllm(const nlohmann::json& config, const EncoderFiles& files);
+
+// torch.nn.TransformerEncoderLayer under its own parameter names (`<prefix>self_attn.in_proj_weight`, ...,
+// `linear1`, `linear2`, `norm1`, `norm2`): scGPT, scFoundation and UCE all keep their layers that way.
+/// Registers one such layer's parameters (d_model d, feed-forward d_hid).
+void add_torch_layer_params(ParamSet& params, const std::string& prefix, std::int64_t d, std::int64_t d_hid);
+/// Assembles it for post_ln_forward (post-LN, relu, eps).
+PostLnLayer torch_layer(ParamSet& params, const std::string& prefix, std::int64_t heads, double eps);
+/// Its LoRA sites: out_proj, the fused q/k/v projection (named `in_proj_target` after the module PEFT would see),
+/// linear1, linear2; nullopt for another target.
+std::optional<LoraSite> torch_layer_lora_site(const std::string& target, const std::string& prefix, std::int64_t d,
+                                              std::int64_t d_hid, const std::string& in_proj_target);
 
 /// Ids within [0, vocab) and a 2-D shape: shared input checks.
 void check_ids(const torch::Tensor& ids, std::int64_t vocab, const std::string& name, const std::string& source);

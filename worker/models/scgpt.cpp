@@ -48,18 +48,7 @@ class ScGpt final : public Encoder {
     params_.add("value_encoder.norm.bias", {d_});
     for (std::int64_t i = 0; i < layers_; ++i) {
       const auto p = "transformer_encoder.layers." + std::to_string(i) + ".";
-      params_.add(p + "self_attn.in_proj_weight", {3 * d_, d_});
-      params_.add(p + "self_attn.in_proj_bias", {3 * d_});
-      params_.add(p + "self_attn.out_proj.weight", {d_, d_});
-      params_.add(p + "self_attn.out_proj.bias", {d_});
-      params_.add(p + "linear1.weight", {d_hid_, d_});
-      params_.add(p + "linear1.bias", {d_hid_});
-      params_.add(p + "linear2.weight", {d_, d_hid_});
-      params_.add(p + "linear2.bias", {d_});
-      for (const char* n : {"norm1", "norm2"}) {
-        params_.add(p + n + ".weight", {d_});
-        params_.add(p + n + ".bias", {d_});
-      }
+      add_torch_layer_params(params_, p, d_, d_hid_);
     }
   }
 
@@ -126,10 +115,7 @@ class ScGpt final : public Encoder {
     // The published model's attention is flash-attn's fused Wqkv (one Linear of 3d outputs: one adapter over all
     // of q, k and v); torch's MultiheadAttention keeps in_proj as a bare Parameter PEFT cannot target.
     const auto p = "transformer_encoder.layers." + std::to_string(i) + ".";
-    if (target == "out_proj") return {Projection::kOutProj, 0, d_, d_, p + "self_attn.out_proj.weight", p + "self_attn.out_proj"};
-    if (target == "Wqkv") return {Projection::kInProj, 0, 3 * d_, d_, p + "self_attn.in_proj_weight", p + "self_attn.Wqkv"};
-    if (target == "linear1") return {Projection::kFf1, 0, d_hid_, d_, p + "linear1.weight", p + "linear1"};
-    if (target == "linear2") return {Projection::kFf2, 0, d_, d_hid_, p + "linear2.weight", p + "linear2"};
+    if (const auto site = torch_layer_lora_site(target, p, d_, d_hid_, "Wqkv")) return *site;
     throw ConfigError({"", "lora.targets", target}, "scgpt adapts out_proj, Wqkv, linear1 or linear2");
   }
 
@@ -142,22 +128,7 @@ class ScGpt final : public Encoder {
 
  private:
   PostLnLayer layer(std::int64_t i) {
-    const auto p = "transformer_encoder.layers." + std::to_string(i) + ".";
-    PostLnLayer l;
-    l.in_w = params_.at(p + "self_attn.in_proj_weight");
-    l.in_b = params_.at(p + "self_attn.in_proj_bias");
-    l.out_w = params_.at(p + "self_attn.out_proj.weight");
-    l.out_b = params_.at(p + "self_attn.out_proj.bias");
-    l.ff1_w = params_.at(p + "linear1.weight");
-    l.ff1_b = params_.at(p + "linear1.bias");
-    l.ff2_w = params_.at(p + "linear2.weight");
-    l.ff2_b = params_.at(p + "linear2.bias");
-    l.ln1_w = params_.at(p + "norm1.weight");
-    l.ln1_b = params_.at(p + "norm1.bias");
-    l.ln2_w = params_.at(p + "norm2.weight");
-    l.ln2_b = params_.at(p + "norm2.bias");
-    l.heads = heads_;
-    l.eps = eps_;
+    PostLnLayer l = torch_layer(params_, "transformer_encoder.layers." + std::to_string(i) + ".", heads_, eps_);
     attach_lora(l, i);
     return l;
   }
