@@ -76,6 +76,25 @@ def records(store):
     return {f[:-3]: sha(os.path.join(d, f)) for f in os.listdir(d) if f.endswith(".h5") and ".tmp" not in f} if os.path.isdir(d) else {}
 
 
+FIXTURE_H5AD = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "fixtures", "h5ad",
+                            "legacy07_lzf_anndata_v0.7.8.h5ad")  # written by anndata 0.7.8, lzf-compressed
+
+
+def check_embed(dims, sources):
+    """`sdm embed` of real .h5ad files with each tiny model: float32 [n_obs, d], finite, obs names in file order."""
+    import anndata
+    for model, d in dims.items():
+        for src in sources:
+            out = os.path.join(WORK, model + ".h5")
+            run(["embed", "--model", model, "--preset", "tiny", "--input", src, "--out", out, "--threads", "1"])
+            ref = anndata.read_h5ad(src)
+            with h5py.File(out, "r") as f:
+                emb = f["cell_embedding"][()]
+                expect(emb.dtype == np.float32 and emb.shape == (ref.n_obs, d) and np.all(np.isfinite(emb)),
+                       f"sdm embed {model} {os.path.basename(src)}: float32 [{ref.n_obs}, {d}]")
+                expect(text(f["obs_names"][()]) == list(ref.obs_names), f"sdm embed {model}: obs names in file order")
+
+
 def text(col):
     return [v.decode() if isinstance(v, bytes) else v for v in col]
 
@@ -287,20 +306,8 @@ elif CASE == "freeze":
     errors = text(cells["error"])
     expect(set(text(cells["status"])) == {"failed"} and all("embedding" in e and "mis-shaped" in e for e in errors),
            "dependent cells are failed records naming the embedding and the mis-shaped parameter")
-    # sdm embed on real anndata files: a fixture written by anndata 0.7.8 (lzf-compressed) and a synthetic dataset
-    import anndata
-    fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "fixtures", "h5ad",
-                           "legacy07_lzf_anndata_v0.7.8.h5ad")
-    for model in ("scgpt", "geneformer"):
-        for src in (fixture, os.path.join(data, "P01.h5ad")):
-            out = os.path.join(WORK, model + ".h5")
-            run(["embed", "--model", model, "--preset", "tiny", "--input", src, "--out", out, "--threads", "1"])
-            ref = anndata.read_h5ad(src)
-            with h5py.File(out, "r") as f:
-                emb = f["cell_embedding"][()]
-                expect(emb.dtype == np.float32 and emb.shape == (ref.n_obs, 64) and np.all(np.isfinite(emb)),
-                       f"sdm embed {model} {os.path.basename(src)}: float32 [n_obs, 64]")
-                expect(text(f["obs_names"][()]) == list(ref.obs_names), f"sdm embed {model}: obs names in file order")
+    # sdm embed on real anndata files: the anndata 0.7.8 fixture and a synthetic dataset
+    check_embed({"scgpt": 64, "geneformer": 64}, [FIXTURE_H5AD, os.path.join(data, "P01.h5ad")])
 elif CASE == "strategies":
     # Issue 6: every strategy x protocol combination runs in one sweep; nonsense is dropped and listed; few-shot
     # moves k target cells per class into training; LoRA cells leave adapters + a training log.
@@ -447,20 +454,8 @@ elif CASE == "models2":
     expect(combos == {(m["name"], s) for m in models for s in ("freeze", "lora")}, "every model ran both strategies")
     auroc = np.array(cells["auroc"])
     expect(np.all(np.isfinite(auroc)), "metrics computed for every cell")
-    import anndata
-    dims = {"scfoundation": 256, "uce": 64, "scbert": 64, "celllm": 64}  # scFoundation: 4 pooled x 64
-    # a file written by anndata 0.7.8 (lzf-compressed) and a synthetic dataset
-    fixture = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "..", "shared", "fixtures", "h5ad",
-                           "legacy07_lzf_anndata_v0.7.8.h5ad")
-    for m, d in dims.items():
-        for src in (fixture, os.path.join(data, "P05.h5ad")):
-            out = os.path.join(WORK, m + ".h5")
-            run(["embed", "--model", m, "--preset", "tiny", "--input", src, "--out", out, "--threads", "1"])
-            ref = anndata.read_h5ad(src)
-            with h5py.File(out, "r") as f:
-                emb = f["cell_embedding"][()]
-                expect(emb.shape == (ref.n_obs, d) and np.all(np.isfinite(emb)) and text(f["obs_names"][()]) == list(ref.obs_names),
-                       f"sdm embed {m} {os.path.basename(src)}: [{ref.n_obs}, {d}] float32 in file order")
+    # scFoundation's 4 pooled vectors of 64; the anndata 0.7.8 fixture and a synthetic dataset
+    check_embed({"scfoundation": 256, "uce": 64, "scbert": 64, "celllm": 64}, [FIXTURE_H5AD, os.path.join(data, "P05.h5ad")])
 else:
     sys.exit("unknown case " + CASE)
 print("PASS", CASE)

@@ -41,7 +41,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model_reference import read_safetensors, read_tokens, write_safetensors, write_tokens  # noqa: E402
+from model_reference import (compare_outputs, read_safetensors, read_tokens, write_safetensors,  # noqa: E402
+                             write_tokens)
 
 VARIANTS = ["scfoundation", "uce", "uce-exclude", "scbert", "celllm"]
 # The tiny configs, in each model's own config keys (plus ours where the model has none).
@@ -560,34 +561,11 @@ def cmd_make(a):
 
 def cmd_compare(a):
     _, names = read_tokens(os.path.join(a.outdir, "tokens.h5"))
-    problems = []
-    with h5py.File(os.path.join(a.outdir, "expected.h5"), "r") as fe, h5py.File(a.out_h5, "r") as fg:
-        keys = ["cell_embedding"] + (["token_states"] if a.states else [])
-        for key in keys + ["obs_names"]:
-            if key not in fg:
-                raise SystemExit(f"FAIL: {a.out_h5} has no dataset '{key}'")
-        got_names = list(fg["obs_names"].asstr()[()])
-        if got_names != names:
-            problems.append(f"obs_names differ: got {got_names[:6]}, expected {names[:6]}")
-        for key in keys:
-            exp, got = fe[key][()].astype(np.float64), fg[key][()].astype(np.float64)
-            if got.shape != exp.shape:
-                problems.append(f"{key} shape {got.shape}, expected {exp.shape}")
-                continue
-            diff, bound = np.abs(got - exp), a.tol + a.tol * np.abs(exp)  # absolute + relative
-            if key == "token_states":
-                sel = fe["state_mask"][()].astype(bool)  # unspecified (padded) rows are not compared
-                diff, bound = diff[sel], bound[sel]
-            finite = bool(np.isfinite(diff).all())
-            worst = float(diff.max()) if finite else float("inf")
-            print(f"{key}: max_abs_diff={worst:.3e} tol={a.tol:g} (abs) + {a.tol:g}*|expected| (rel)")
-            if not finite or (diff > bound).any():
-                problems.append(f"{key}: {int((~(diff <= bound)).sum())} of {diff.size} values out of tolerance, "
-                                f"max abs diff {worst:.3e}")
-    if problems:
-        print("FAIL: " + "; ".join(problems), file=sys.stderr)
-        sys.exit(1)
-    print("OK")
+    selections = [("cell_embedding", None)]
+    if a.states:
+        with h5py.File(os.path.join(a.outdir, "expected.h5"), "r") as fe:
+            selections.append(("token_states", fe["state_mask"][()].astype(bool)))
+    compare_outputs(a, names, selections, rel=a.tol)  # absolute + relative
 
 
 def cmd_emulate(a):
