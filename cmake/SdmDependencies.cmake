@@ -30,6 +30,11 @@ find_package(yaml-cpp REQUIRED)
 find_package(spdlog REQUIRED)
 find_package(CLI11 REQUIRED)
 find_package(nlohmann_json REQUIRED)
+# The LLM path's tokenizer.json split regexes (\p{L}, lookahead) run on PCRE2 (Debian ships a pkg-config file).
+# SentencePiece models are read by our own code: Debian's libsentencepiece exports a private protobuf-lite that
+# collides with LibTorch's libprotobuf (the process crashes while loading).
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 if(SDM_BUILD_TESTS)
   find_package(GTest REQUIRED)
 endif()

@@ -10,8 +10,10 @@
 #include <filesystem>
 #include <fstream>
 #include <map>
+#include <set>
 
 #include "common/error.h"
+#include "common/hash.h"
 
 namespace sdm {
 namespace {
@@ -58,7 +60,7 @@ bool SafetensorsFile::looks_like(const std::string& path) {
   return n >= 2 && n <= kMaxHeaderBytes && static_cast<char>(head[8]) == '{';
 }
 
-SafetensorsFile SafetensorsFile::open(const std::string& path) {
+SafetensorsFile SafetensorsFile::open(const std::string& path, bool copy_on_write) {
   SafetensorsFile f;
   f.path_ = path;
   const int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
@@ -74,7 +76,7 @@ SafetensorsFile SafetensorsFile::open(const std::string& path) {
     ::close(fd);
     throw IoError({path, "header", std::to_string(f.map_->size) + " bytes"}, "too short for a safetensors file");
   }
-  f.map_->base = mmap(nullptr, f.map_->size, PROT_READ, MAP_PRIVATE, fd, 0);
+  f.map_->base = mmap(nullptr, f.map_->size, copy_on_write ? PROT_READ | PROT_WRITE : PROT_READ, MAP_PRIVATE, fd, 0);
   ::close(fd);
   if (f.map_->base == MAP_FAILED) throw IoError({path, "", ""}, "cannot map the file");
   const auto* base = static_cast<const std::byte*>(f.map_->base);
@@ -167,6 +169,49 @@ void write_safetensors(const std::string& path, const std::vector<SafetensorsTen
     if (!out) throw IoError({tmp, "", ""}, "write failed");
   }
   std::filesystem::rename(tmp, path);
+}
+
+std::string resolve_checkpoint_path(const std::string& path) {
+  if (!std::filesystem::is_directory(path)) return path;
+  for (const char* name : {"model.safetensors.index.json", "pytorch_model.bin.index.json", "model.safetensors"}) {
+    const auto candidate = path + "/" + name;
+    if (std::filesystem::exists(candidate)) return candidate;
+  }
+  throw IoError({path, "", ""}, "a weights directory needs model.safetensors.index.json, pytorch_model.bin.index.json "
+                                "or model.safetensors");
+}
+
+std::vector<std::string> checkpoint_shards(const std::string& index_path) {
+  std::ifstream in(index_path);
+  if (!in) throw IoError({index_path, "", ""}, "cannot read the shard index");
+  nlohmann::json index;
+  try {
+    index = nlohmann::json::parse(in);
+  } catch (const std::exception& e) {
+    throw IoError({index_path, "", ""}, std::string("not a JSON shard index: ") + e.what());
+  }
+  if (!index.contains("weight_map") || !index["weight_map"].is_object() || index["weight_map"].empty()) {
+    throw IoError({index_path, "weight_map", ""}, "expected a non-empty {tensor: shard file} map");
+  }
+  const auto slash = index_path.rfind('/');
+  const std::string dir = slash == std::string::npos ? "." : index_path.substr(0, slash);
+  std::set<std::string> shards;
+  for (const auto& [name, shard] : index["weight_map"].items()) {
+    if (!shard.is_string() || shard.get<std::string>().find('/') != std::string::npos) {
+      throw IoError({index_path, "weight_map." + name, shard.dump()}, "expected a shard file name beside the index");
+    }
+    shards.insert(dir + "/" + shard.get<std::string>());
+  }
+  return {shards.begin(), shards.end()};
+}
+
+std::string checkpoint_content_hash(const std::string& path) {
+  const auto file = resolve_checkpoint_path(path);
+  const bool sharded = file.size() > 11 && file.compare(file.size() - 11, 11, ".index.json") == 0;
+  if (!sharded) return sha256_file_hex(file);
+  std::string hashes = sha256_file_hex(file);
+  for (const auto& shard : checkpoint_shards(file)) hashes += sha256_file_hex(shard);
+  return sha256_hex(hashes);
 }
 
 }  // namespace sdm

@@ -8,6 +8,7 @@
 
 #include "common/error.h"
 #include "common/hash.h"
+#include "common/safetensors.h"
 #include "common/text.h"
 #include "jobs/models.h"
 
@@ -205,7 +206,9 @@ Expansion expand(const SweepSpec& spec, const std::vector<InputDataset>& inputs)
   std::map<std::string, std::string> file_hash;  // weights/vocab path -> content hash, each file read once
   for (const auto& model : spec.models) {
     for (const auto* path : {&model.weights, &model.vocab}) {
-      if (!path->empty() && !file_hash.count(*path)) file_hash[*path] = sha256_file_hex(*path);
+      if (!path->empty() && !file_hash.count(*path)) {
+        file_hash[*path] = path == &model.weights ? checkpoint_content_hash(*path) : sha256_file_hex(*path);
+      }
     }
   }
 
@@ -308,7 +311,7 @@ Expansion expand(const SweepSpec& spec, const std::vector<InputDataset>& inputs)
             c.feature_key = content_id(features);
             c.expected_cost = info.relative_cost * std::max(1.0, bytes / 1e6);
             c.model_files = {{"weights", model.weights}, {"vocab", model.vocab}};
-            if (info.kind == "foundation" && strategy != "lora") {
+            if (info.has_encoder() && strategy != "lora") {
               // Reading options that change which cells and values an encoder sees; labels are part of it
               // because the cache holds the labelled cells only.
               for (const auto& id : used) {

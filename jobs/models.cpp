@@ -123,7 +123,104 @@ std::vector<ModelPreset> celllm_presets() {
           {"tiny", "64/2/4, 200-gene hashed panel, 128 tokens, random weights", performer_config(8, 64, 2, 4, 128, 32, 200)}};
 }
 
+json cellplm_config(int hid, int layers, int heads, int latent, int genes, int batch_cells) {
+  // Keys as in CellPLM's <prefix>.config.json (enc_hid, enc_layers, post_latent_dim, model_dropout); enc_head is
+  // the code's default; num_clusters (the GMVAE's 16), gene_num (the gene list's length), batch_cells (cells per
+  // forward: they attend to each other), max_genes (the study's truncation) and init_seed are ours.
+  return {{"enc_mod", "flowformer"}, {"enc_hid", hid}, {"enc_layers", layers}, {"enc_head", heads},
+          {"post_latent_dim", latent}, {"latent_mod", "gmvae"}, {"num_clusters", 16}, {"model_dropout", 0.2},
+          {"gene_num", genes}, {"batch_cells", batch_cells}, {"max_genes", 0}, {"init_seed", 0}};
+}
+
+std::vector<ModelPreset> cellplm_presets() {
+  const json published = cellplm_config(1024, 4, 8, 512, 19374, 256);
+  json study = published;
+  study["max_genes"] = 2048;  // the study's pickled inputs kept 2,048 genes
+  json tiny = cellplm_config(64, 2, 4, 32, 256, 64);
+  tiny["num_clusters"] = 4;
+  return {{"default", "20230926_85M: Flowformer 1024/4/8 over the cells of a batch (256 cells per forward), 512-d GMVAE mean", published},
+          {"scdrugmap", "as the study ran it: the first 2,048 listed genes", study},
+          {"tiny", "64/2/4 over 64-cell groups, 256-gene hashed list, random weights", tiny}};
+}
+
+json tgpt_config(int vocab, int d, int layers, int heads, int max_length) {
+  // Hugging Face GPT2Config keys; unk_token_id and max_length (BOS + genes + EOS: the "-64" checkpoint) are ours.
+  return {{"vocab_size", vocab}, {"n_embd", d}, {"n_layer", layers}, {"n_head", heads}, {"n_inner", 4 * d},
+          {"n_positions", 1024}, {"layer_norm_epsilon", 1e-5}, {"activation_function", "gelu_new"},
+          {"bos_token_id", 1}, {"eos_token_id", 2}, {"pad_token_id", 0}, {"unk_token_id", 3},
+          {"max_length", max_length}, {"init_seed", 0}};
+}
+
+std::vector<ModelPreset> tgpt_presets() {
+  const json published = tgpt_config(21150, 1024, 8, 16, 64);
+  json long_context = published;
+  long_context["max_length"] = 128;
+  return {{"default", "transcriptome-gpt-1024-8-16-64: BOS + 62 ranked genes + EOS, mean between them", published},
+          {"128", "transcriptome-gpt-1024-8-16-128: 126 genes", long_context},
+          {"scdrugmap", "as the study ran it (the -64 checkpoint; same as default)", published},
+          {"tiny", "64/2/4, 30 genes, hashed vocabulary, random weights", tgpt_config(2048, 64, 2, 4, 32)}};
+}
+
+json sentence_options(std::int64_t genes, int max_length) {
+  // Ours: how a cell becomes text (worker/models/text_tokenizers.h) and the token budget.
+  return {{"sentence_order", "rank"}, {"sentence_genes", genes}, {"sentence_values", "none"}, {"sentence_bins", 10},
+          {"sentence_item", "{gene} {value}"}, {"keep_zero_genes", false}, {"max_length", max_length}, {"init_seed", 0}};
+}
+
+/// The study's LLaMA text: every gene column in file order as GENE<value>, zeros kept, cut at 4,096 tokens.
+json study_sentences(json c) {
+  c["sentence_order"] = "column";
+  c["sentence_genes"] = 0;
+  c["sentence_values"] = "raw";
+  c["sentence_item"] = "{gene}{value}";
+  c["keep_zero_genes"] = true;
+  c["max_length"] = 4096;
+  return c;
+}
+
+json llama_config(int vocab, int hidden, int ffn, int layers, int heads, int kv_heads, const std::string& dtype) {
+  json c = {{"vocab_size", vocab}, {"hidden_size", hidden}, {"intermediate_size", ffn}, {"num_hidden_layers", layers},
+            {"num_attention_heads", heads}, {"num_key_value_heads", kv_heads}, {"rms_norm_eps", 1e-5},
+            {"rope_theta", 500000.0}, {"max_position_embeddings", 8192}, {"bos_token_id", 128000},
+            {"eos_token_id", 128001}, {"torch_dtype", dtype}};
+  c.update(sentence_options(100, 1024));
+  return c;
+}
+
+std::vector<ModelPreset> llama_presets() {
+  const json eight_b = llama_config(128256, 4096, 14336, 32, 32, 8, "bfloat16");
+  json tiny = llama_config(264, 64, 160, 2, 4, 2, "float32");
+  tiny["sentence_genes"] = 16;  // ~110 byte tokens: the demo's LoRA cells stay cheap
+  tiny["max_length"] = 128;
+  return {{"default", "Meta-Llama-3-8B (4096/32/32, 8 KV heads), bfloat16 weights mapped from the shards; top 100 genes", eight_b},
+          {"scdrugmap", "as the study ran it: every gene as GENE<value>, zeros kept, 4,096 tokens", study_sentences(eight_b)},
+          {"tiny", "64/2/4 (2 KV heads), byte tokens without a tokenizer file, top 16 genes, random weights", tiny}};
+}
+
+json chatglm_config(int vocab, int hidden, int layers, int heads, int kv_channels, int groups, int ffn, const std::string& dtype) {
+  json c = {{"padded_vocab_size", vocab}, {"hidden_size", hidden}, {"num_layers", layers},
+            {"num_attention_heads", heads}, {"kv_channels", kv_channels}, {"multi_query_attention", true},
+            {"multi_query_group_num", groups}, {"ffn_hidden_size", ffn}, {"layernorm_epsilon", 1e-5},
+            {"add_qkv_bias", true}, {"add_bias_linear", false}, {"rope_ratio", 1.0}, {"seq_length", 8192},
+            {"torch_dtype", dtype}};
+  c.update(sentence_options(100, 1024));
+  return c;
+}
+
+std::vector<ModelPreset> chatglm_presets() {
+  const json six_b = chatglm_config(65024, 4096, 28, 32, 128, 2, 13696, "bfloat16");
+  json tiny = chatglm_config(264, 64, 2, 4, 16, 2, 96, "float32");
+  tiny["sentence_genes"] = 16;
+  tiny["max_length"] = 128;
+  return {{"default", "ChatGLM3-6B (4096/28/32, 2 query groups), bfloat16 weights mapped from the shards; top 100 genes", six_b},
+          {"scdrugmap", "the study's LLaMA text recipe on ChatGLM: every gene as GENE<value>, zeros kept, 4,096 tokens",
+           study_sentences(six_b)},
+          {"tiny", "64/2/4 (2 query groups), byte tokens without a tokenizer file, top 16 genes, random weights", tiny}};
+}
+
 }  // namespace
+
+bool attends_across_cells(const std::string& model) { return model == "cellplm"; }
 
 const std::vector<ModelInfo>& model_infos() {
   const std::vector<std::string> fm_strategies{"freeze", "lora", "zero-shot", "few-shot"};
@@ -149,11 +246,16 @@ const std::vector<ModelInfo>& model_infos() {
        scbert_presets(), {"to_q", "to_k", "to_v"}, 20, {"to_q", "to_k", "to_v", "to_out", "w1", "w2"}, 3, 3},
       {"celllm", "foundation", "CellLM Performer over <cls> + nonzero genes' bins, <cls> embedding", fm_strategies, true,
        celllm_presets(), {"to_q", "to_k", "to_v"}, 20, {"to_q", "to_k", "to_v", "to_out", "w1", "w2"}, 10, 3},
-      {"cellplm", "foundation", "CellPLM", fm_strategies, false, none,
-       {"query_projection", "key_projection", "value_projection"}, 20, {}, 1, 3},
-      {"tgpt", "foundation", "tGPT", fm_strategies, false, none, {"c_attn"}, 20, {}, 128, 2},
-      {"llama", "llm", "LLaMA-3 on gene-text prompts", {"freeze", "zero-shot", "few-shot"}, false, none, {}, 100, {}, 0, 0},
-      {"chatglm", "llm", "ChatGLM on gene-text prompts", {"freeze", "zero-shot", "few-shot"}, false, none, {}, 100, {}, 0, 0},
+      {"cellplm", "foundation", "CellPLM: each cell one token, Flowformer across the cells of a batch, GMVAE mean",
+       fm_strategies, true, cellplm_presets(), {"query_projection", "key_projection", "value_projection"}, 20,
+       {"query_projection", "key_projection", "value_projection", "out_projection", "_ff_block.0", "_ff_block.3"}, 1, 3},
+      {"tgpt", "foundation", "tGPT: GPT-2 over expression-ranked gene symbols, mean between BOS and EOS", fm_strategies, true,
+       tgpt_presets(), {"c_attn"}, 20, {"c_attn", "c_proj", "c_fc", "mlp.c_proj"}, 128, 2},
+      {"llama", "llm", "LLaMA-3 on cell sentences (top genes as text), mean of the last hidden states", fm_strategies, true,
+       llama_presets(), {"q_proj", "v_proj"}, 100,
+       {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}, 1, 1},
+      {"chatglm", "llm", "ChatGLM2/3 on cell sentences, mean of the last hidden states", fm_strategies, true,
+       chatglm_presets(), {"query_key_value"}, 100, {"query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"}, 1, 1},
   };
   return kModels;
 }

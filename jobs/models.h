@@ -32,7 +32,12 @@ struct ModelInfo {
 
   /// Throws ConfigError listing the presets (with a suggestion) for an unknown name.
   const ModelPreset& preset(const std::string& name, const std::string& field) const;
+  /// A neural encoder (foundation model or LLM) that embeds cells, as opposed to a baseline.
+  bool has_encoder() const { return kind == "foundation" || kind == "llm"; }
 };
+
+/// Models whose cells attend to each other within a batch (CellPLM): never sharded over data-parallel ranks.
+bool attends_across_cells(const std::string& model);
 
 /// `preset`'s config overlaid with `overrides`. An override key the preset lacks is an error naming `source`,
 /// unless `ignore_unknown` (a published config file carries training options an encoder does not use). A value

@@ -67,8 +67,11 @@ class EmbedCommand final : public Command {
     app.add_option("--model", model_, "Model name (sdm models)")->required();
     app.add_option("--preset", preset_, "Preset (sdm models); default: default");
     app.add_option("--config", config_, "The model's own published config (scGPT args.json, HF config.json)");
-    app.add_option("--weights", weights_, "Checkpoint: .safetensors, or a torch.save .pt/.bin state dict");
-    app.add_option("--vocab", vocab_, "Gene vocabulary (scGPT vocab.json; Geneformer token dictionary JSON/TSV)");
+    app.add_option("--weights", weights_,
+                   "Checkpoint: .safetensors, a torch.save .pt/.bin state dict, or a sharded one (*.index.json or its directory)");
+    app.add_option("--vocab", vocab_,
+                   "Gene vocabulary (scGPT vocab.json, Geneformer token dictionary, a gene panel TSV/JSON, CellPLM config.json, "
+                   "tGPT tokenizer.json) or an LLM's tokenizer (LLaMA-3 tokenizer.json, ChatGLM tokenizer.model)");
     auto* input = app.add_option("--input", input_, "Cells: .h5ad, 10x .h5, .loom or .tsv (raw counts)");
     auto* tokenized = app.add_option("--tokenized", tokenized_, "HDF5 file of the forward's inputs, used as given");
     input->excludes(tokenized);
@@ -87,8 +90,8 @@ class EmbedCommand final : public Command {
       throw ConfigError({"<cli>", "--states", ""}, "needs --tokenized (with --input, cells are batched by length)");
     }
     const auto& info = jobs::model_info(model_, "--model");
-    if (info.kind != "foundation" || !info.implemented) {
-      throw ConfigError({"<cli>", "--model", model_}, "not a foundation model with an encoder in this build");
+    if (!info.has_encoder() || !info.implemented) {
+      throw ConfigError({"<cli>", "--model", model_}, "not a foundation model or LLM with an encoder in this build");
     }
     const json overrides = config_.empty() ? json() : jobs::read_published_config(config_);
     const json config = jobs::resolve_model_config(info, preset_, overrides, true, config_);

@@ -14,8 +14,10 @@ PACKAGES=(
   libyaml-cpp-dev libspdlog-dev libfmt-dev
   libcli11-dev nlohmann-json3-dev zlib1g-dev
   libgtest-dev libgmock-dev
+  # LLM tokenizers: tokenizer.json split regexes (PCRE2); python3-sentencepiece is the tests' reference
+  libpcre2-dev
   # independent references for tests (always /usr/bin/python3)
-  python3 python3-anndata python3-h5py python3-numpy python3-torch python3-sklearn python3-yaml
+  python3 python3-anndata python3-h5py python3-numpy python3-torch python3-sklearn python3-yaml python3-sentencepiece
 )
 
 SUDO=""

@@ -57,12 +57,16 @@ Embeddings embed_cells(const LoadedModel& model, const CsrMatrix& X, const std::
   e.d = encoder.dim();
   e.values.assign(static_cast<std::size_t>(e.n * e.d), 0.0f);
   e.cells_without_genes = tokens.cells_without_genes;
-  // Longest first, so batches hold cells of similar length and padding stays small.
+  // Longest first, so batches hold cells of similar length and padding stays small; models whose cells attend to
+  // each other (CellPLM) take fixed groups in input order instead, so results do not depend on batch_size.
   std::vector<std::size_t> order(tokens.size());
   std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return tokens.ids[a].size() > tokens.ids[b].size(); });
+  const auto group = encoder.cells_per_forward();
+  if (group == 0) {
+    std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return tokens.ids[a].size() > tokens.ids[b].size(); });
+  }
   c10::InferenceMode inference;
-  const auto batch = static_cast<std::size_t>(std::max<std::int64_t>(1, batch_size));
+  const auto batch = static_cast<std::size_t>(group > 0 ? group : std::max<std::int64_t>(1, batch_size));
   for (std::size_t start = 0; start < order.size(); start += batch) {
     const std::vector<std::size_t> rows(order.begin() + static_cast<long>(start),
                                         order.begin() + static_cast<long>(std::min(order.size(), start + batch)));
@@ -116,7 +120,7 @@ Embeddings embed_tokenized(const LoadedModel& model, const std::string& path, st
   e.values.assign(static_cast<std::size_t>(e.n * e.d), 0.0f);
   c10::InferenceMode inference;
   std::vector<torch::Tensor> kept;
-  const auto batch = std::max<std::int64_t>(1, batch_size);
+  const auto batch = encoder.cells_per_forward() > 0 ? encoder.cells_per_forward() : std::max<std::int64_t>(1, batch_size);
   for (std::int64_t start = 0; start < n; start += batch) {
     const auto m = std::min(batch, n - start);
     ModelInputs inputs;

@@ -378,11 +378,16 @@ class Trainer {
     std::vector<std::size_t> order(rows.size());
     std::iota(order.begin(), order.end(), 0);
     const auto& ids = input_.cells->ids;
-    std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return ids[rows[a]].size() > ids[rows[b]].size(); });
+    // cells that attend to each other (CellPLM) are scored in fixed groups in input order, as embed_cells does
+    const auto group = static_cast<std::size_t>(encoder_.cells_per_forward());
+    if (group == 0) {
+      std::stable_sort(order.begin(), order.end(), [&](auto a, auto b) { return ids[rows[a]].size() > ids[rows[b]].size(); });
+    }
+    const auto step = group > 0 ? group : static_cast<std::size_t>(batch_);
     std::vector<double> out(rows.size());
-    for (std::size_t start = 0; start < order.size(); start += static_cast<std::size_t>(batch_)) {
+    for (std::size_t start = 0; start < order.size(); start += step) {
       std::vector<std::size_t> batch;
-      const auto end = std::min(order.size(), start + static_cast<std::size_t>(batch_));
+      const auto end = std::min(order.size(), start + step);
       for (std::size_t i = start; i < end; ++i) batch.push_back(rows[order[i]]);
       const auto p = torch::softmax(forward(batch).to(torch::kFloat64), 1).select(1, 1).cpu().contiguous();
       for (std::size_t i = start; i < end; ++i) out[order[i]] = p[static_cast<std::int64_t>(i - start)].item<double>();

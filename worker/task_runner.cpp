@@ -14,6 +14,7 @@
 #include "common/error.h"
 #include "common/metrics.h"
 #include "common/preprocess.h"
+#include "jobs/models.h"
 #include "worker/baselines.h"
 #include "worker/finetune.h"
 
@@ -283,6 +284,7 @@ FineTuneResult lora_share(const nlohmann::json& task, WorkerState& state, TokenP
   const auto& config = task.at("config");
   const auto& model = config.at("model");
   const auto files = task.value("model_files", nlohmann::json::object());
+  cluster::Collective* group = uses_group(task) ? state.group : nullptr;  // else the leader alone
   LoadedModel loaded;
   std::string error;
   try {
@@ -293,14 +295,14 @@ FineTuneResult lora_share(const nlohmann::json& task, WorkerState& state, TokenP
   } catch (const std::exception& e) {
     error = e.what();
   }
-  if (!all_ranks_ok(state.group, error.empty())) {
+  if (!all_ranks_ok(group, error.empty())) {
     if (!error.empty()) throw DataError(error);
     throw ClusterError("another rank of this cell's group failed to prepare its data (see that rank's log)");
   }
   FineTuneInput input{&data.tokens, split.train, {}, split.test};
   for (auto r : split.train) input.y_train.push_back(data.pool.y[r]);
-  const bool leader = !state.group || state.group->rank() == 0;
-  return finetune_lora(loaded, config, input, state.group, leader ? task.value("artifact_dir", std::string()) : "");
+  const bool leader = !group || group->rank() == 0;
+  return finetune_lora(loaded, config, input, group, leader ? task.value("artifact_dir", std::string()) : "");
 }
 
 void run_lora(CellRecord& record, const nlohmann::json& task, WorkerState& state) {
@@ -319,7 +321,10 @@ void run_lora(CellRecord& record, const nlohmann::json& task, WorkerState& state
 }  // namespace
 
 bool uses_group(const nlohmann::json& task) {
-  return task.contains("config") && task.at("config").at("strategy").at("name") == "lora";
+  // CellPLM attends across the cells of a batch: sharding a batch over ranks would change what each cell sees, so
+  // its LoRA cells run on the group leader alone (CONTRACTS §10).
+  return task.contains("config") && task.at("config").at("strategy").at("name") == "lora" &&
+         !jobs::attends_across_cells(task.at("config").at("model").at("name").get<std::string>());
 }
 
 std::string run_group_share(const nlohmann::json& task, WorkerState& state) {

@@ -1,7 +1,7 @@
 """End-to-end sweep tests (issue 4 / CONTRACTS §7-§10), real MPI ranks and real files.
 
 usage: check_sweep.py SDM MPIEXEC WORKDIR CASE
-CASE: basic | kill | corrupt | lock | signal | freeze | strategies | dataparallel | models2
+CASE: basic | kill | corrupt | lock | signal | freeze | strategies | dataparallel | models2 | models3
 """
 import hashlib
 import json
@@ -435,27 +435,40 @@ elif CASE == "dataparallel":
     order_b = np.lexsort((text(sb["obs_name"]), text(sb["cell_id"])))
     diff = float(np.max(np.abs(sa["y_score"][order_a] - sb["y_score"][order_b])))
     expect(diff <= 1e-4, f"test predictions agree (max |y_score difference| {diff:.1e})")
-elif CASE == "models2":
-    # Issue 7: scFoundation, UCE, scBERT and CellLM (tiny, random weights) embed real .h5ad files and run freeze and
-    # lora cells in a sweep.
+elif CASE in ("models2", "models3"):
+    # Issue 7: scFoundation, UCE, scBERT and CellLM; issue 8: CellPLM, tGPT and the LLM path (tiny LLaMA-3 and
+    # ChatGLM on cell sentences, byte tokens). Tiny, random weights: each set embeds real .h5ad files and runs
+    # freeze and lora cells in a sweep. models3 runs with groups of 2 ranks: LoRA trains data-parallel, except
+    # CellPLM, whose cells attend to each other and so run on the group leader alone (CONTRACTS §10).
     synth(data)
-    models = [{"name": m, "preset": "tiny"} for m in ("scfoundation", "uce", "scbert", "celllm")]
-    store = os.path.join(WORK, "models2", "store.h5")
+    dims = ({"scfoundation": 256, "uce": 64, "scbert": 64, "celllm": 64} if CASE == "models2"  # scFoundation: 4 x 64
+            else {"cellplm": 32, "tgpt": 64, "llama": 64, "chatglm": 64})
+    models = [{"name": m, "preset": "tiny"} for m in dims]
+    store = os.path.join(WORK, CASE, "store.h5")
     shutil.rmtree(os.path.dirname(store), ignore_errors=True)
-    spec = os.path.join(WORK, "models2.yaml")
+    spec = os.path.join(WORK, CASE + ".yaml")
+    extra = "strategies: [freeze, lora]\n"
+    if CASE == "models3":
+        extra += "strategy_options: {lora: {dropout: 0.0}}\nresources: {ranks_per_task: 2}\n"
     write_spec(spec, store, data, ["P01", "P02", "P05"], models,
-               [{"name": "pooled", "folds": 2, "split": "cell"}, {"name": "cross-data"}],
-               "strategies: [freeze, lora]\n")
+               [{"name": "pooled", "folds": 2, "split": "cell"}, {"name": "cross-data"}], extra)
     p = run(["sweep", spec], np_=3, timeout=900)
     cells = store_rows(store)["cells"]
     expect(len(cells["cell_id"]) == 4 * 2 * (2 + 3) and set(text(cells["status"])) == {"done"},
            f"{len(cells['cell_id'])} freeze and lora cells of the four models are done")
     combos = set(zip(text(cells["model"]), text(cells["strategy"])))
     expect(combos == {(m["name"], s) for m in models for s in ("freeze", "lora")}, "every model ran both strategies")
-    auroc = np.array(cells["auroc"])
-    expect(np.all(np.isfinite(auroc)), "metrics computed for every cell")
-    # scFoundation's 4 pooled vectors of 64; the anndata 0.7.8 fixture and a synthetic dataset
-    check_embed({"scfoundation": 256, "uce": 64, "scbert": 64, "celllm": 64}, [FIXTURE_H5AD, os.path.join(data, "P05.h5ad")])
+    expect(np.all(np.isfinite(np.array(cells["auroc"]))), "metrics computed for every cell")
+    if CASE == "models3":
+        artifacts = os.path.join(os.path.dirname(store), "artifacts")
+        by_id = dict(zip(text(cells["cell_id"]), text(cells["model"])))
+        ranks = {}
+        for c in os.listdir(artifacts):
+            ranks.setdefault(by_id[c], set()).add(json.load(open(os.path.join(artifacts, c, "train_log.json")))["ranks"])
+        expect(ranks == {"cellplm": {1}, "tgpt": {2}, "llama": {2}, "chatglm": {2}},
+               f"LoRA ranks per model {ranks}: data-parallel, CellPLM excluded from sharding")
+    # the anndata 0.7.8 fixture and a synthetic dataset
+    check_embed(dims, [FIXTURE_H5AD, os.path.join(data, "P05.h5ad")])
 else:
     sys.exit("unknown case " + CASE)
 print("PASS", CASE)

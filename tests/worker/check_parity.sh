@@ -4,13 +4,16 @@
 # WEIGHTS: safetensors | pt (plain dict) | ordered (OrderedDict .pt, converted by tools/convert_checkpoint.py)
 #        | wrong-layer | wrong-pool | no-mask (the reference's deliberately broken output: the comparison must fail).
 # Variants scfoundation, uce, uce-exclude, scbert, celllm use model_reference_fm2.py (safetensors; scfoundation
-# also ckpt: its models.ckpt through tools/convert_checkpoint.py scfoundation).
+# also ckpt: its models.ckpt through tools/convert_checkpoint.py scfoundation); cellplm, tgpt, llama, chatglm use
+# model_reference_fm3.py (safetensors, or sharded: three shards + model.safetensors.index.json, read mapped for the
+# LLMs), with bugs per-cell | no-causal | no-rope | rope-halves.
 set -euo pipefail
 sdm=$1 variant=$2 weights=$3 dir=$4
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 model=${variant%%-*}
 case $model in
   scfoundation|uce|scbert|celllm) ref="/usr/bin/python3 $here/model_reference_fm2.py" ;;  # Foundation models II
+  cellplm|tgpt|llama|chatglm) ref="/usr/bin/python3 $here/model_reference_fm3.py" ;;      # Foundation models III
   *) ref="/usr/bin/python3 $here/model_reference.py" ;;
 esac
 rm -rf "$dir" && mkdir -p "$dir"
@@ -33,7 +36,26 @@ case $weights in
       --part cell --config "$dir/cell_config.json"
     cp "$dir/cell_config.json" "$dir/config.json"
     file=$dir/cell.safetensors ;;
-  wrong-layer|wrong-pool|no-mask)
+  sharded)
+    # a Hugging Face style sharded checkpoint: the weights directory is given, sdm finds the index
+    SDM_REF_DIR=$here /usr/bin/python3 - "$dir" <<'PY'
+import json, os, sys
+sys.path.insert(0, os.environ.get("SDM_REF_DIR", ""))
+from model_reference import read_safetensors, write_safetensors
+d = sys.argv[1]
+state = read_safetensors(os.path.join(d, "weights.safetensors"))
+os.makedirs(os.path.join(d, "sharded"))
+names = list(state)
+weight_map = {}
+for k in range(3):
+    shard = f"model-{k + 1:05d}-of-00003.safetensors"
+    part = {n: state[n] for n in names[k::3]}
+    write_safetensors(os.path.join(d, "sharded", shard), part)
+    weight_map.update({n: shard for n in part})
+json.dump({"metadata": {}, "weight_map": weight_map}, open(os.path.join(d, "sharded", "model.safetensors.index.json"), "w"))
+PY
+    file=$dir/sharded ;;
+  wrong-layer|wrong-pool|no-mask|per-cell|no-causal|no-rope|rope-halves)
     $ref emulate "$dir" "$dir/out.h5" --bug "$weights"
     exec $ref compare "$dir" "$dir/out.h5" --states ;;
   *) echo "unknown weights kind $weights"; exit 2 ;;

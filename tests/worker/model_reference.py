@@ -351,15 +351,7 @@ def cmd_make(a):
                                + (" excluding position 0 and the last real position" if cfg["special_tokens"]
                                   else "")),
             "token_states": "last layer output, all positions, batch-first"}
-    with h5py.File(os.path.join(a.outdir, "expected.h5"), "w") as f:
-        f.create_dataset("cell_embedding", data=cell.float().numpy())
-        f.create_dataset("token_states", data=states.float().numpy())
-        f.create_dataset("obs_names", data=names, dtype=h5py.string_dtype())
-        for k in ("variant", "seed", "reference_dtype"):
-            f.attrs[k] = meta[k]
-    with open(os.path.join(a.outdir, "meta.json"), "w") as f:
-        json.dump(meta, f, indent=2)
-    print(f"wrote {a.variant} seed={a.seed} to {a.outdir}")
+    write_expected(a.outdir, meta, cell, states, names)
 
 
 def compare_outputs(a, names, selections, rel):
@@ -394,6 +386,65 @@ def compare_outputs(a, names, selections, rel):
     print("OK")
 
 
+def write_expected(outdir, meta, cell, states, names, state_mask=None):
+    """expected.h5 (float32 outputs of the float64 reference, the compared positions) and meta.json."""
+    with h5py.File(os.path.join(outdir, "expected.h5"), "w") as f:
+        f.create_dataset("cell_embedding", data=cell.float().numpy())
+        f.create_dataset("token_states", data=states.float().numpy())
+        if state_mask is not None:
+            f.create_dataset("state_mask", data=state_mask)
+        f.create_dataset("obs_names", data=names, dtype=h5py.string_dtype())
+        for k in ("variant", "seed", "reference_dtype"):
+            f.attrs[k] = meta[k]
+    with open(os.path.join(outdir, "meta.json"), "w") as f:
+        json.dump(meta, f, indent=2)
+    print(f"wrote {meta['variant']} seed={meta['seed']} to {outdir}")
+
+
+def write_outputs(out_h5, cell, states, names):
+    """What a port writes (`sdm embed --states`): used by `emulate`."""
+    with h5py.File(out_h5, "w") as f:
+        f.create_dataset("cell_embedding", data=cell.numpy())
+        f.create_dataset("token_states", data=states.numpy())
+        f.create_dataset("obs_names", data=names, dtype=h5py.string_dtype())
+
+
+def compare_with_state_mask(a):
+    """`compare` for references whose expected.h5 marks the compared token positions (fm2, fm3): absolute +
+    relative tolerance."""
+    _, names = read_tokens(os.path.join(a.outdir, "tokens.h5"))
+    selections = [("cell_embedding", None)]
+    if a.states:
+        with h5py.File(os.path.join(a.outdir, "expected.h5"), "r") as fe:
+            selections.append(("token_states", fe["state_mask"][()].astype(bool)))
+    compare_outputs(a, names, selections, rel=a.tol)
+
+
+def reference_cli(doc, variants, bugs, make, compare, emulate, extra=None):
+    """The command line every reference shares: make VARIANT OUTDIR [--seed], compare OUTDIR OUT_H5 [--tol]
+    [--states], emulate OUTDIR OUT_H5 [--bug]; `extra(sub)` may add commands, returning {name: function}."""
+    p = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = p.add_subparsers(dest="cmd", required=True)
+    m = sub.add_parser("make")
+    m.add_argument("variant", choices=variants)
+    m.add_argument("outdir")
+    m.add_argument("--seed", type=int, default=0)
+    c = sub.add_parser("compare")
+    c.add_argument("outdir")
+    c.add_argument("out_h5")
+    c.add_argument("--tol", type=float, default=1e-5)
+    c.add_argument("--states", action="store_true")
+    e = sub.add_parser("emulate")
+    e.add_argument("outdir")
+    e.add_argument("out_h5")
+    e.add_argument("--bug", choices=bugs)
+    commands = {"make": make, "compare": compare, "emulate": emulate}
+    if extra:
+        commands.update(extra(sub))
+    a = p.parse_args()
+    commands[a.cmd](a)
+
+
 def cmd_compare(a):
     tok, names = read_tokens(os.path.join(a.outdir, "tokens.h5"))
     selections = [("cell_embedding", None)] + ([("token_states", real_positions(tok))] if a.states else [])
@@ -409,10 +460,7 @@ def cmd_emulate(a):
     tok, names = read_tokens(os.path.join(a.outdir, "tokens.h5"))
     with torch.no_grad():
         cell, states = run_model(model, cfg, tok, bug=a.bug)
-    with h5py.File(a.out_h5, "w") as f:
-        f.create_dataset("cell_embedding", data=cell.numpy())
-        f.create_dataset("token_states", data=states.numpy())
-        f.create_dataset("obs_names", data=names, dtype=h5py.string_dtype())
+    write_outputs(a.out_h5, cell, states, names)
 
 
 def cmd_bench(a):
@@ -455,33 +503,21 @@ def cmd_bench(a):
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    m = sub.add_parser("make")
-    m.add_argument("variant", choices=["scgpt", "geneformer-v1", "geneformer-v2"])
-    m.add_argument("outdir")
-    m.add_argument("--seed", type=int, default=0)
-    c = sub.add_parser("compare")
-    c.add_argument("outdir")
-    c.add_argument("out_h5")
-    c.add_argument("--tol", type=float, default=1e-5)
-    c.add_argument("--states", action="store_true")
-    e = sub.add_parser("emulate")
-    e.add_argument("outdir")
-    e.add_argument("out_h5")
-    e.add_argument("--bug", choices=BUGS)
-    b = sub.add_parser("bench")
-    b.add_argument("size", choices=sorted(BENCH))
-    b.add_argument("tokens_out")
-    b.add_argument("--cells", type=int, default=64)
-    b.add_argument("--length", type=int, default=0, help="sequence length (default: per size)")
-    b.add_argument("--batch", type=int, default=8)
-    b.add_argument("--threads", type=int, default=2)
-    b.add_argument("--seed", type=int, default=0)
-    b.add_argument("--malloc", choices=["tuned", "default"], default="tuned",
-                   help="tuned: glibc keeps freed memory (see cmd_bench); default: glibc as shipped")
-    a = p.parse_args()
-    {"make": cmd_make, "compare": cmd_compare, "emulate": cmd_emulate, "bench": cmd_bench}[a.cmd](a)
+    def bench_command(sub):
+        b = sub.add_parser("bench")
+        b.add_argument("size", choices=sorted(BENCH))
+        b.add_argument("tokens_out")
+        b.add_argument("--cells", type=int, default=64)
+        b.add_argument("--length", type=int, default=0, help="sequence length (default: per size)")
+        b.add_argument("--batch", type=int, default=8)
+        b.add_argument("--threads", type=int, default=2)
+        b.add_argument("--seed", type=int, default=0)
+        b.add_argument("--malloc", choices=["tuned", "default"], default="tuned",
+                       help="tuned: glibc keeps freed memory (see cmd_bench); default: glibc as shipped")
+        return {"bench": cmd_bench}
+
+    reference_cli(__doc__, ["scgpt", "geneformer-v1", "geneformer-v2"], BUGS, cmd_make, cmd_compare, cmd_emulate,
+                  bench_command)
 
 
 if __name__ == "__main__":

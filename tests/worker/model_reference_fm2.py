@@ -27,22 +27,20 @@ Tokens (tokens.h5, batch-first, right-padded, 5 cells "c0".."c4" of different re
   celllm        x int64 [B,max_seq_len] (CLS, nonzero genes' bins 1..bin_num, PAD), gene_pos int64 [B,max_seq_len]
                 (gene_num for CLS, gene index, gene_num+1 for PAD), mask uint8 [B,max_seq_len] (1 = real, CLS too)
 """
-import argparse
 import json
 import math
 import os
 import sys
 from collections import OrderedDict
 
-import h5py
 import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model_reference import (compare_outputs, read_safetensors, read_tokens, write_safetensors,  # noqa: E402
-                             write_tokens)
+from model_reference import (compare_with_state_mask, read_safetensors, read_tokens,  # noqa: E402
+                             reference_cli, write_expected, write_outputs, write_safetensors, write_tokens)
 
 VARIANTS = ["scfoundation", "uce", "uce-exclude", "scbert", "celllm"]
 # The tiny configs, in each model's own config keys (plus ours where the model has none).
@@ -547,25 +545,7 @@ def cmd_make(a):
             "token_states": states_desc, "state_mask": "bool [B, L]: positions compared by `compare --states`"}
     if family(variant) == "uce":
         meta["mask_mode"] = cfg["mask_mode"]
-    with h5py.File(os.path.join(a.outdir, "expected.h5"), "w") as f:
-        f.create_dataset("cell_embedding", data=cell.float().numpy())
-        f.create_dataset("token_states", data=states.float().numpy())
-        f.create_dataset("state_mask", data=sel)
-        f.create_dataset("obs_names", data=OBS_NAMES, dtype=h5py.string_dtype())
-        for k in ("variant", "seed", "reference_dtype"):
-            f.attrs[k] = meta[k]
-    with open(os.path.join(a.outdir, "meta.json"), "w") as f:
-        json.dump(meta, f, indent=2)
-    print(f"wrote {variant} seed={a.seed} to {a.outdir}")
-
-
-def cmd_compare(a):
-    _, names = read_tokens(os.path.join(a.outdir, "tokens.h5"))
-    selections = [("cell_embedding", None)]
-    if a.states:
-        with h5py.File(os.path.join(a.outdir, "expected.h5"), "r") as fe:
-            selections.append(("token_states", fe["state_mask"][()].astype(bool)))
-    compare_outputs(a, names, selections, rel=a.tol)  # absolute + relative
+    write_expected(a.outdir, meta, cell, states, OBS_NAMES, sel)
 
 
 def cmd_emulate(a):
@@ -578,30 +558,11 @@ def cmd_emulate(a):
     model = build_model(variant, cfg, read_safetensors(os.path.join(a.outdir, "weights.safetensors")))
     tok, names = read_tokens(os.path.join(a.outdir, "tokens.h5"))
     cell, states = run_model(variant, model, tok, bug=a.bug)
-    with h5py.File(a.out_h5, "w") as f:
-        f.create_dataset("cell_embedding", data=cell.numpy())
-        f.create_dataset("token_states", data=states.numpy())
-        f.create_dataset("obs_names", data=names, dtype=h5py.string_dtype())
+    write_outputs(a.out_h5, cell, states, names)
 
 
 def main():
-    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = p.add_subparsers(dest="cmd", required=True)
-    m = sub.add_parser("make")
-    m.add_argument("variant", choices=VARIANTS)
-    m.add_argument("outdir")
-    m.add_argument("--seed", type=int, default=0)
-    c = sub.add_parser("compare")
-    c.add_argument("outdir")
-    c.add_argument("out_h5")
-    c.add_argument("--tol", type=float, default=1e-5)
-    c.add_argument("--states", action="store_true")
-    e = sub.add_parser("emulate")
-    e.add_argument("outdir")
-    e.add_argument("out_h5")
-    e.add_argument("--bug", choices=BUGS)
-    a = p.parse_args()
-    {"make": cmd_make, "compare": cmd_compare, "emulate": cmd_emulate}[a.cmd](a)
+    reference_cli(__doc__, VARIANTS, BUGS, cmd_make, compare_with_state_mask, cmd_emulate)
 
 
 if __name__ == "__main__":

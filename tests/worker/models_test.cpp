@@ -234,7 +234,7 @@ TEST(Checkpoint, PublishedConfigOverlaysThePreset) {
 
 TEST(Registry, EveryImplementedFoundationModelHasAFactory) {
   for (const auto& m : jobs::model_infos()) {
-    if (m.kind != "foundation") continue;
+    if (!m.has_encoder()) continue;
     EXPECT_EQ(encoder_registry().count(m.name) == 1, m.implemented) << m.name;
   }
 }
@@ -270,7 +270,7 @@ void perturb(std::vector<std::pair<std::string, torch::Tensor>>& adapters) {
 }
 
 TEST(Lora, FreshAdaptersChangeNothingAndMergedEqualsUnmerged) {
-  for (const std::string model : {"scgpt", "geneformer"}) {
+  for (const std::string model : {"scgpt", "geneformer", "cellplm", "tgpt", "llama", "chatglm"}) {
     auto c = model == "scgpt" ? tiny_scgpt()
                               : jobs::resolve_model_config(jobs::model_info(model, ""), "tiny", nlohmann::json::object(), false, "");
     auto encoder = make_encoder(model, c, {});
@@ -519,8 +519,9 @@ TEST(PerformerTokenizers, ScbertBinsEveryPanelGeneCellLmKeepsNonzeroAfterCls) {
 }
 
 TEST(NewEncoders, BatchingDoesNotChangeACell) {
-  // scFoundation pools each cell over its own tokens; UCE and CellLM pad to a fixed length.
-  for (const std::string model : {"scfoundation", "uce", "scbert", "celllm"}) {
+  // scFoundation pools each cell over its own tokens; UCE and CellLM pad to a fixed length; the causal models pad
+  // on the right, after every real token. (CellPLM attends across cells: tests/worker/models3_test.cpp.)
+  for (const std::string model : {"scfoundation", "uce", "scbert", "celllm", "tgpt", "llama", "chatglm"}) {
     auto enc = make_encoder(model, tiny(model), {});
     CsrMatrix X;
     X.rows = 5;

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# One embedding-throughput line per foundation model (issue 7): `sdm embed --input` of one synthetic dataset
+# One embedding-throughput line per foundation model and LLM (issues 7, 8): `sdm embed --input` of one synthetic dataset
 # (tokenizing included, as a sweep's embed task runs it) with each model's preset, THREADS compute threads.
 # The Python peer comparison at published sizes is tools/bench/embed_throughput.sh (scGPT, Geneformer); the
 # other models' references are tiny parity models only, so these lines are sdm's own figures.
@@ -12,7 +12,7 @@ SDM=${SDM:-build/sdm}
 export OPENBLAS_NUM_THREADS=$THREADS OMP_NUM_THREADS=$THREADS
 echo "# preset=$PRESET threads=$THREADS rounds=$ROUNDS dataset=$DATASET"
 printf "%-13s %6s %5s %9s | %s\n" model cells dim tokens "cells/s min / median (forward only)"
-for model in scgpt geneformer scfoundation uce scbert celllm; do
+for model in scgpt geneformer scfoundation uce scbert celllm cellplm tgpt llama chatglm; do
   rates=()
   for ((r = 0; r < ROUNDS; r++)); do
     line=$("$SDM" embed --model $model --preset "$PRESET" --input "$DATASET" --out /tmp/sdm-bench-embed-models.h5 \

@@ -3,7 +3,9 @@
 #include <spdlog/spdlog.h>
 
 #include <fstream>
+#include <functional>
 #include <iterator>
+#include <numeric>
 
 #include "common/error.h"
 #include "common/safetensors.h"
@@ -13,7 +15,8 @@ namespace sdm::worker {
 
 namespace {
 
-torch::Tensor from_safetensors(const SafetensorsFile& file, const SafetensorsEntry& e) {
+torch::Tensor from_safetensors(const SafetensorsFile& file, const SafetensorsEntry& e,
+                               std::optional<torch::ScalarType> mapped) {
   static const std::map<std::string, torch::ScalarType> kTypes{
       {"F32", torch::kFloat32}, {"F16", torch::kFloat16}, {"BF16", torch::kBFloat16}, {"F64", torch::kFloat64},
       {"I64", torch::kInt64},   {"I32", torch::kInt32},   {"I16", torch::kInt16},     {"I8", torch::kInt8},
@@ -21,13 +24,24 @@ torch::Tensor from_safetensors(const SafetensorsFile& file, const SafetensorsEnt
   const auto it = kTypes.find(e.dtype);
   if (it == kTypes.end()) throw IoError({file.path(), e.name, e.dtype}, "dtype not supported for parameters");
   const auto bytes = file.bytes(e);
+  const auto options = torch::TensorOptions().dtype(it->second);
+  const bool aligned = reinterpret_cast<std::uintptr_t>(bytes.data()) % safetensors_dtype_size(e.dtype) == 0;
+  if (mapped && it->second == *mapped && aligned && !bytes.empty()) {
+    // A view of the (copy-on-write) mapping that keeps it alive: the weights are in memory once, as page cache.
+    auto keep = file.mapping();
+    return torch::from_blob(const_cast<std::byte*>(bytes.data()), e.shape, [keep](void*) {}, options);
+  }
   // The mapping may be unaligned for the element type: copy the bytes out before viewing them.
-  auto t = torch::empty(e.shape, torch::TensorOptions().dtype(it->second));
+  auto t = torch::empty(e.shape, options);
   if (!bytes.empty()) std::memcpy(t.data_ptr(), bytes.data(), bytes.size());
-  return t.is_floating_point() ? t.to(torch::kFloat32) : t;
+  return t.is_floating_point() ? t.to(mapped.value_or(torch::kFloat32)) : t;
 }
 
-StateDict unpickle(const std::string& path) {
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+StateDict unpickle(const std::string& path, torch::ScalarType dtype) {
   std::ifstream in(path, std::ios::binary);
   std::vector<char> data((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
   c10::IValue value;
@@ -44,7 +58,8 @@ StateDict unpickle(const std::string& path) {
   for (int depth = 0; depth < 2 && value.isGenericDict(); ++depth) {
     bool unwrapped = false;
     for (const auto& item : value.toGenericDict()) {
-      if (item.key().isString() && (item.key().toStringRef() == "state_dict" || item.key().toStringRef() == "model") &&
+      const auto key = item.key().isString() ? item.key().toStringRef() : std::string();
+      if ((key == "state_dict" || key == "model" || key == "model_state_dict") &&
           item.value().isGenericDict()) {
         const c10::IValue inner = item.value();
         value = inner;
@@ -59,7 +74,43 @@ StateDict unpickle(const std::string& path) {
   for (const auto& item : value.toGenericDict()) {
     if (!item.key().isString() || !item.value().isTensor()) continue;  // e.g. _metadata entries
     auto t = item.value().toTensor();
-    dict[item.key().toStringRef()] = t.is_floating_point() ? t.to(torch::kFloat32).contiguous() : t;
+    dict[item.key().toStringRef()] = t.is_floating_point() ? t.to(dtype).contiguous() : t;
+  }
+  return dict;
+}
+
+StateDict read_one_file(const std::string& path, std::optional<torch::ScalarType> mapped) {
+  std::ifstream probe(path, std::ios::binary);
+  if (!probe) throw IoError({path, "", ""}, "cannot open the weights file");
+  char magic[4] = {};
+  probe.read(magic, 4);
+  if (SafetensorsFile::looks_like(path)) {
+    const auto file = SafetensorsFile::open(path, /*copy_on_write=*/mapped.has_value());
+    StateDict dict;
+    for (const auto& e : file.entries()) dict[e.name] = from_safetensors(file, e, mapped);
+    return dict;
+  }
+  if (probe.gcount() == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4) {
+    return unpickle(path, mapped.value_or(torch::kFloat32));
+  }
+  throw IoError({path, "", ""}, "neither a safetensors file nor a torch.save (zip) file; legacy pre-1.6 pickles "
+                                "must be re-saved or converted to safetensors");
+}
+
+/// A Hugging Face shard index: every tensor named by `weight_map` must come from the shard it names.
+StateDict read_sharded(const std::string& index_path, std::optional<torch::ScalarType> mapped) {
+  const auto shards = checkpoint_shards(index_path);  // validates the index first
+  const auto index = nlohmann::json::parse(std::ifstream(index_path));
+  StateDict dict;
+  for (const auto& path : shards) {
+    auto part = read_one_file(path, mapped);
+    const auto shard = path.substr(path.rfind('/') + 1);
+    for (const auto& [name, file] : index.at("weight_map").items()) {
+      if (file != shard) continue;
+      auto it = part.find(name);
+      if (it == part.end()) throw IoError({path, name, ""}, "the shard index names this tensor, the shard lacks it");
+      dict[name] = std::move(it->second);
+    }
   }
   return dict;
 }
@@ -80,33 +131,29 @@ std::string list_names(const std::vector<std::string>& names) {
 
 }  // namespace
 
-StateDict read_state_dict(const std::string& path) {
-  std::ifstream probe(path, std::ios::binary);
-  if (!probe) throw IoError({path, "", ""}, "cannot open the weights file");
-  char magic[4] = {};
-  probe.read(magic, 4);
-  if (SafetensorsFile::looks_like(path)) {
-    const auto file = SafetensorsFile::open(path);
-    StateDict dict;
-    for (const auto& e : file.entries()) dict[e.name] = from_safetensors(file, e);
-    return dict;
-  }
-  if (probe.gcount() == 4 && magic[0] == 'P' && magic[1] == 'K' && magic[2] == 3 && magic[3] == 4) return unpickle(path);
-  throw IoError({path, "", ""}, "neither a safetensors file nor a torch.save (zip) file; legacy pre-1.6 pickles "
-                                "must be re-saved or converted to safetensors");
+StateDict read_state_dict(const std::string& path, std::optional<torch::ScalarType> mapped) {
+  const auto file = resolve_checkpoint_path(path);
+  if (ends_with(file, ".index.json")) return read_sharded(file, mapped);
+  return read_one_file(file, mapped);
 }
 
 torch::Tensor& ParamSet::add(const std::string& name, std::vector<std::int64_t> shape) {
   index_[name] = params_.size();
-  params_.emplace_back(name, torch::zeros(shape));
+  params_.emplace_back(name, deferred_ ? torch::Tensor() : torch::zeros(shape));
+  shapes_.push_back(std::move(shape));
   return params_.back().second;
+}
+
+void ParamSet::defer_allocation(torch::ScalarType dtype) {
+  deferred_ = true;
+  dtype_ = dtype;
 }
 
 torch::Tensor& ParamSet::at(const std::string& name) { return params_.at(index_.at(name)).second; }
 
 std::int64_t ParamSet::numel() const {
   std::int64_t n = 0;
-  for (const auto& [name, t] : params_) n += t.numel();
+  for (const auto& shape : shapes_) n += std::accumulate(shape.begin(), shape.end(), std::int64_t{1}, std::multiplies<>());
   return n;
 }
 
@@ -133,9 +180,9 @@ LoadReport ParamSet::load(const StateDict& dict, const std::string& source, cons
       }
       continue;
     }
-    const auto& param = params_[it->second].second;
-    if (!tensor.is_floating_point() || tensor.sizes() != param.sizes()) {
-      misshaped.push_back(original + " " + shape_text(tensor.sizes()) + " (expected " + shape_text(param.sizes()) + ")");
+    const auto& shape = shapes_[it->second];
+    if (!tensor.is_floating_point() || tensor.sizes() != c10::IntArrayRef(shape)) {
+      misshaped.push_back(original + " " + shape_text(tensor.sizes()) + " (expected " + shape_text(shape) + ")");
       continue;
     }
     found[name] = &tensor;
@@ -152,7 +199,12 @@ LoadReport ParamSet::load(const StateDict& dict, const std::string& source, cons
                                         unexpected.size(), list_names(unexpected));
   torch::NoGradGuard no_grad;
   for (const auto& [name, tensor] : found) {
-    at(name).copy_(*tensor);
+    auto& param = at(name);
+    if (deferred_) {
+      param = tensor->scalar_type() == dtype_ ? *tensor : tensor->to(dtype_);  // adopted, not copied
+    } else {
+      param.copy_(*tensor);
+    }
     report.loaded.push_back(name);
   }
   return report;
@@ -161,7 +213,9 @@ LoadReport ParamSet::load(const StateDict& dict, const std::string& source, cons
 void ParamSet::init_random(std::uint64_t seed) {
   torch::NoGradGuard no_grad;
   auto gen = at::detail::createCPUGenerator(seed);
-  for (auto& [name, t] : params_) {
+  for (std::size_t i = 0; i < params_.size(); ++i) {
+    auto& [name, t] = params_[i];
+    if (!t.defined()) t = torch::empty(shapes_[i]);  // deferred: drawn in float32, then kept in dtype()
     const bool is_bias = name.size() >= 4 && name.compare(name.size() - 4, 4, "bias") == 0;
     if (t.dim() >= 2) {
       t.normal_(0.0, 0.02, gen);
@@ -170,6 +224,7 @@ void ParamSet::init_random(std::uint64_t seed) {
     } else {
       t.fill_(1.0);  // LayerNorm scale
     }
+    if (deferred_ && t.scalar_type() != dtype_) t = t.to(dtype_);
   }
 }
 
@@ -206,7 +261,9 @@ std::vector<std::pair<std::string, torch::Tensor>> Encoder::add_lora(const LoraO
 void Encoder::merge_lora() {
   torch::NoGradGuard no_grad;
   for (const auto& a : lora_) {
-    params_.at(a.site.weight).add_(torch::mm(a.adapter.B, a.adapter.A), a.adapter.scaling);
+    auto& w = params_.at(a.site.weight);
+    const auto delta = torch::mm(a.adapter.B, a.adapter.A).mul(a.adapter.scaling).to(w.scalar_type());
+    w.add_(a.site.transposed ? delta.t() : delta);
   }
   lora_.clear();
 }
@@ -221,7 +278,9 @@ void Encoder::attach_lora(PostLnLayer& layer, std::int64_t i) const {
 const std::map<std::string, EncoderFactory>& encoder_registry() {
   static const std::map<std::string, EncoderFactory> kFactories{
       {"scgpt", make_scgpt}, {"geneformer", make_geneformer}, {"scfoundation", make_scfoundation},
-      {"uce", make_uce},     {"scbert", make_scbert},         {"celllm", make_celllm}};
+      {"uce", make_uce},     {"scbert", make_scbert},         {"celllm", make_celllm},
+      {"cellplm", make_cellplm}, {"tgpt", make_tgpt},         {"llama", make_llama},
+      {"chatglm", make_chatglm}};
   return kFactories;
 }
 
@@ -240,7 +299,10 @@ std::unique_ptr<Encoder> make_encoder(const std::string& model, const nlohmann::
     spdlog::info("{}: random weights from init_seed {} ({} parameters)", model, config.value("init_seed", 0),
                  encoder->params().numel());
   } else {
-    const auto report = encoder->load_weights(read_state_dict(files.weights), files.weights, files.load);
+    const auto& params = encoder->params();
+    const auto report = encoder->load_weights(
+        read_state_dict(files.weights, params.deferred() ? std::optional(params.dtype()) : std::nullopt), files.weights,
+        files.load);
     spdlog::info("{}: loaded {} tensors from {} ({} skipped)", model, report.loaded.size(), files.weights,
                  report.skipped.size());
   }

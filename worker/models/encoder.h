@@ -24,8 +24,11 @@ using StateDict = std::map<std::string, torch::Tensor>;
 
 /// Reads a checkpoint: safetensors (our validated reader), or a PyTorch `torch.save` file (.pt/.bin zip
 /// format) through LibTorch's unpickler, which only rebuilds tensors and containers (no arbitrary code).
-/// Floating tensors come back as float32. Throws IoError naming the file.
-StateDict read_state_dict(const std::string& path);
+/// A sharded checkpoint is read through its Hugging Face index (`*.index.json`, a `weight_map` of tensor -> shard
+/// file) or a directory holding one (or a single model.safetensors). Floating tensors come back as float32, or,
+/// with `mapped`, as that dtype: safetensors tensors already stored so are views of the file mapping
+/// (copy-on-write, never copied; what an 8B model needs), others are converted once. Throws IoError naming the file.
+StateDict read_state_dict(const std::string& path, std::optional<torch::ScalarType> mapped = std::nullopt);
 
 struct LoadOptions {
   bool strict = false;  ///< unexpected names are errors, not skipped with a warning
@@ -54,9 +57,18 @@ class ParamSet {
   void init_random(std::uint64_t seed);
   /// Moves every parameter to `device` (a CUDA build fine-tunes on the GPU).
   void to(const torch::Device& device);
+  /// From now on `add` records names and shapes only; `load` then adopts the checkpoint's tensors (views of a
+  /// mapped file) instead of copying into zeros, and `init_random` allocates in `dtype`. For LLM-size models.
+  void defer_allocation(torch::ScalarType dtype);
+  /// The dtype deferred parameters are kept in (float32 otherwise).
+  torch::ScalarType dtype() const { return dtype_; }
+  bool deferred() const { return deferred_; }
 
  private:
   std::vector<std::pair<std::string, torch::Tensor>> params_;
+  std::vector<std::vector<std::int64_t>> shapes_;
+  bool deferred_ = false;
+  torch::ScalarType dtype_ = torch::kFloat32;
   std::map<std::string, std::size_t> index_;
 };
 
@@ -84,6 +96,7 @@ struct LoraSite {
   std::int64_t in = 0;      ///< its input features
   std::string weight;       ///< the parameter it merges into (all of that parameter's rows)
   std::string module;       ///< the original module path; adapters are saved as <module>.lora_A.weight / lora_B
+  bool transposed = false;  ///< the weight is stored [in, out] (GPT-2's Conv1D): merging adds (B A)^T
 };
 
 /// The genes of a file as a model sees them.
@@ -115,6 +128,9 @@ class Encoder {
   /// After a random init (no weights file): give buffers their proper values (Performer projections N(0, 1),
   /// UCE's sinusoidal positions), which the generic N(0, 0.02) would scramble.
   virtual void after_random_init(std::uint64_t /*seed*/) {}
+  /// Models whose cells attend to each other (CellPLM) embed fixed groups of this many cells, in input order, so
+  /// a cell's result does not depend on how a caller batches; 0 = every cell on its own (the others).
+  virtual std::int64_t cells_per_forward() const { return 0; }
 
   // LoRA. Base parameters never require gradients; adapters do.
   virtual std::int64_t num_layers() const = 0;
@@ -167,6 +183,10 @@ std::unique_ptr<Encoder> make_scfoundation(const nlohmann::json& config, const E
 std::unique_ptr<Encoder> make_uce(const nlohmann::json& config, const EncoderFiles& files);
 std::unique_ptr<Encoder> make_scbert(const nlohmann::json& config, const EncoderFiles& files);
 std::unique_ptr<Encoder> make_celllm(const nlohmann::json& config, const EncoderFiles& files);
+std::unique_ptr<Encoder> make_cellplm(const nlohmann::json& config, const EncoderFiles& files);
+std::unique_ptr<Encoder> make_tgpt(const nlohmann::json& config, const EncoderFiles& files);
+std::unique_ptr<Encoder> make_llama(const nlohmann::json& config, const EncoderFiles& files);
+std::unique_ptr<Encoder> make_chatglm(const nlohmann::json& config, const EncoderFiles& files);
 
 // torch.nn.TransformerEncoderLayer under its own parameter names (`<prefix>self_attn.in_proj_weight`, ...,
 // `linear1`, `linear2`, `norm1`, `norm2`): scGPT, scFoundation and UCE all keep their layers that way.

@@ -62,8 +62,18 @@ GeneVocab GeneVocab::load(const std::string& path) {
       throw DataError({path, "", ""}, std::string("not valid JSON: ") + e.what());
     }
     if (!j.is_object()) throw DataError({path, "", ""}, "expected a JSON object {gene: id}");
+    if (j.contains("gene_list") && j["gene_list"].is_array()) {  // CellPLM's <prefix>.config.json: ids by position
+      std::int64_t id = 0;
+      for (const auto& gene : j["gene_list"]) {
+        if (!gene.is_string()) throw DataError({path, "gene_list", gene.dump()}, "expected gene names");
+        add(gene.get<std::string>(), id++, "gene_list");
+      }
+      return v;
+    }
     const bool bundle = j.contains("token_dictionary");
-    const nlohmann::json& dict = bundle ? j["token_dictionary"] : j;
+    // A Hugging Face tokenizer.json with a word-level model (tGPT): the vocabulary is model.vocab
+    const bool hf = !bundle && j.contains("model") && j["model"].is_object() && j["model"].contains("vocab");
+    const nlohmann::json& dict = bundle ? j["token_dictionary"] : hf ? j["model"]["vocab"] : j;
     for (const auto& [gene, id] : dict.items()) {
       if (!id.is_number_integer()) throw DataError({path, gene, id.dump()}, "expected an integer token id");
       add(gene, id.get<std::int64_t>(), gene);

@@ -76,11 +76,16 @@ torch::Tensor dense_attention(const torch::Tensor& qkv, std::int64_t heads, cons
 
 torch::Tensor adapted_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
                              const PostLnLayer& layer, Projection projection) {
-  auto y = torch::linear(x, w, b);
+  return add_adapters(torch::linear(x, w, b), x, layer, projection);
+}
+
+torch::Tensor add_adapters(torch::Tensor y, const torch::Tensor& x, const PostLnLayer& layer, Projection projection) {
   for (const auto& [where, a] : layer.lora) {
     if (where != projection) continue;
-    const auto in = a->dropout > 0 ? torch::dropout(x, a->dropout, layer.training) : x;
-    auto delta = torch::linear(torch::linear(in, a->A), a->B) * a->scaling;
+    // adapters stay float32 when the base weights are bfloat16 (an LLM): compute in theirs, add in the model's
+    const auto xa = x.scalar_type() == a->A.scalar_type() ? x : x.to(a->A.scalar_type());
+    const auto in = a->dropout > 0 ? torch::dropout(xa, a->dropout, layer.training) : xa;
+    auto delta = (torch::linear(torch::linear(in, a->A), a->B) * a->scaling).to(y.scalar_type());
     const auto rows = a->B.size(0), total = y.size(-1);
     if (rows != total) delta = torch::constant_pad_nd(delta, {a->offset, total - a->offset - rows});
     y = y + delta;

@@ -30,8 +30,9 @@ struct LoraAdapter {
   std::int64_t offset = 0;
 };
 
-/// The projections of a layer an adapter can sit on.
-enum class Projection { kInProj, kOutProj, kFf1, kFf2 };
+/// The projections of a layer an adapter can sit on: the fused q/k/v projection, or separate ones (LLaMA, CellPLM),
+/// the attention output, the feed-forward's first (up), second (down) and gate projections.
+enum class Projection { kInProj, kOutProj, kFf1, kFf2, kQ, kK, kV, kGate };
 
 struct PostLnLayer {
   torch::Tensor in_w, in_b;    ///< fused q, k, v projection [3d, d] (torch's in_proj layout)
@@ -45,6 +46,9 @@ struct PostLnLayer {
   std::vector<std::pair<Projection, const LoraAdapter*>> lora;
   bool training = false;  ///< adapter dropout active
 };
+
+/// `y` (the projection of `x`) plus the layer's adapters on `projection`.
+torch::Tensor add_adapters(torch::Tensor y, const torch::Tensor& x, const PostLnLayer& layer, Projection projection);
 
 /// linear(x, w, b) plus the layer's adapters on `projection`.
 torch::Tensor adapted_linear(const torch::Tensor& x, const torch::Tensor& w, const torch::Tensor& b,
