@@ -80,6 +80,9 @@ TEST(BpeTokenizer, MergesByRankWithBosAndAddedTokens) {
   // an added token inside the text is one id, never split
   EXPECT_EQ(tok->encode("ab<|begin_of_text|>c"), (std::vector<std::int64_t>{7, 5, 7, 2}));
   EXPECT_EQ(tok->vocab_size(), 8);
+  // truncation keeps BOS and cuts the text's tokens (and stops encoding there)
+  EXPECT_EQ(tok->encode("abc ab abc", 3), (std::vector<std::int64_t>{7, 0, 4}));
+  EXPECT_EQ(byte_tokenizer()->encode("abc", 2), (std::vector<std::int64_t>{1, 3 + 'a'}));
   EXPECT_THROW(tok->encode("abd"), DataError);  // 'd' is no symbol of this vocabulary
 }
 
@@ -148,6 +151,9 @@ json.dump(out, open(d + "/expected.json", "w"))
       auto want = e.at("ids")[i].get<std::vector<std::int64_t>>();
       want.insert(want.begin(), e.at("bos").get<std::int64_t>());
       EXPECT_EQ(tok->encode(text), want) << kind << ": '" << text << "'";
+      if (want.size() > 3) {
+        EXPECT_EQ(tok->encode(text, 3), std::vector<std::int64_t>(want.begin(), want.begin() + 3)) << kind << " truncated";
+      }
       auto glm_want = e.at("ids")[i].get<std::vector<std::int64_t>>();
       glm_want.insert(glm_want.begin(), {size + 1, size + 3});  // [gMASK] sop
       EXPECT_EQ(glm->encode(text), glm_want) << kind;

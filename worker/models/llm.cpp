@@ -95,8 +95,7 @@ class LanguageModel final : public Encoder {
     TokenizedCells out;
     for (std::int64_t r = 0; r < X.rows; ++r) {
       const auto text = cell_sentence(X, r, symbols, sentence_);
-      auto ids = tokenizer_->encode(text);
-      if (static_cast<std::int64_t>(ids.size()) > max_length_) ids.resize(static_cast<std::size_t>(max_length_));  // truncation
+      auto ids = tokenizer_->encode(text, static_cast<std::size_t>(max_length_));  // truncation, as the study's
       if (text.empty()) ++out.cells_without_genes;
       out.ids.push_back(std::move(ids));
     }

@@ -151,10 +151,16 @@ class BpeTokenizer final : public TextTokenizer {
     read_template(j.value("post_processor", json()));
   }
 
-  std::vector<std::int64_t> encode(const std::string& text) const override {
-    std::vector<std::int64_t> ids = prefix_;
+  std::int64_t vocab_size() const override { return size_; }
+  std::string describe() const override { return "byte-level BPE " + path_; }
+
+ protected:
+  std::vector<std::int64_t> prefix() const override { return prefix_; }
+  std::vector<std::int64_t> suffix() const override { return suffix_; }
+
+  void append(const std::string& text, std::size_t limit, std::vector<std::int64_t>& ids) const override {
     std::size_t pos = 0;
-    while (pos <= text.size()) {  // added tokens in the text are atomic
+    while (pos <= text.size() && ids.size() < limit) {  // added tokens in the text are atomic
       std::size_t next = std::string::npos;
       const std::pair<std::string, std::int64_t>* hit = nullptr;
       for (const auto& a : added_) {
@@ -164,17 +170,12 @@ class BpeTokenizer final : public TextTokenizer {
           hit = &a;
         }
       }
-      encode_plain(text.substr(pos, next == std::string::npos ? std::string::npos : next - pos), ids);
+      encode_plain(text.substr(pos, next == std::string::npos ? std::string::npos : next - pos), limit, ids);
       if (!hit) break;
       ids.push_back(hit->second);
       pos = next + hit->first.size();
     }
-    ids.insert(ids.end(), suffix_.begin(), suffix_.end());
-    return ids;
   }
-
-  std::int64_t vocab_size() const override { return size_; }
-  std::string describe() const override { return "byte-level BPE " + path_; }
 
  private:
   void read_pre_tokenizer(const json& p) {
@@ -222,12 +223,13 @@ class BpeTokenizer final : public TextTokenizer {
     }
   }
 
-  void encode_plain(const std::string& text, std::vector<std::int64_t>& ids) const {
+  void encode_plain(const std::string& text, std::size_t limit, std::vector<std::int64_t>& ids) const {
     if (text.empty()) return;
     const std::string input = prefix_space_ && text.front() != ' ' ? " " + text : text;
     const auto pieces = split_ ? split_->split(input) : std::vector<std::string>{input};
     const auto& alphabet = byte_level_alphabet();
     for (const auto& piece : pieces) {
+      if (ids.size() >= limit) return;
       std::string mapped;
       for (unsigned char c : piece) mapped += byte_level_ ? alphabet[c] : std::string(1, static_cast<char>(c));
       if (ignore_merges_) {
@@ -407,23 +409,34 @@ class SentencePieceTokenizer final : public TextTokenizer {
     }
   }
 
-  std::vector<std::int64_t> encode(const std::string& text) const override {
-    std::vector<std::int64_t> ids = prefix_;
-    const auto symbols = bpe_ ? bpe(normalize(text)) : viterbi(normalize(text));
-    for (const auto& symbol : symbols) {
-      const auto it = ids_.find(symbol);
-      if (it != ids_.end()) {
-        ids.push_back(it->second);
-      } else if (byte_fallback_) {
-        for (unsigned char c : symbol) ids.push_back(bytes_[c] >= 0 ? bytes_[c] : unk_id_);
-      } else {
-        ids.push_back(unk_id_);
-      }
-    }
-    return ids;
-  }
   std::int64_t vocab_size() const override { return size_; }
   std::string describe() const override { return std::string("SentencePiece ") + (bpe_ ? "BPE " : "unigram ") + path_; }
+
+ protected:
+  std::vector<std::int64_t> prefix() const override { return prefix_; }
+
+  void append(const std::string& text, std::size_t limit, std::vector<std::int64_t>& ids) const override {
+    // Word by word (a word starts at each ▁): with split_by_whitespace, the trainer's default, no piece spans two
+    // words, so this equals encoding the whole text, costs O(word²) instead of O(text²), and can stop at `limit`.
+    const auto normalized = normalize(text);
+    const std::string space = "\u2581";
+    for (std::size_t start = 0; start < normalized.size() && ids.size() < limit;) {
+      auto end = normalized.find(space, start + space.size());
+      if (end == std::string::npos) end = normalized.size();
+      const auto word = normalized.substr(start, end - start);
+      for (const auto& symbol : bpe_ ? bpe(word) : viterbi(word)) {
+        const auto it = ids_.find(symbol);
+        if (it != ids_.end()) {
+          ids.push_back(it->second);
+        } else if (byte_fallback_) {
+          for (unsigned char c : symbol) ids.push_back(bytes_[c] >= 0 ? bytes_[c] : unk_id_);
+        } else {
+          ids.push_back(unk_id_);
+        }
+      }
+      start = end;
+    }
+  }
 
  private:
   static constexpr int kNormal = 1, kUserDefined = 4, kByte = 6;
@@ -549,15 +562,16 @@ class SentencePieceTokenizer final : public TextTokenizer {
 class ByteTokenizer final : public TextTokenizer {
  public:
   explicit ByteTokenizer(std::vector<std::int64_t> prefix) : prefix_(prefix.empty() ? std::vector<std::int64_t>{1} : std::move(prefix)) {}
-  std::vector<std::int64_t> encode(const std::string& text) const override {
-    std::vector<std::int64_t> ids = prefix_;
-    for (unsigned char c : text) ids.push_back(3 + c);
-    return ids;
-  }
   std::int64_t vocab_size() const override {
     return std::max<std::int64_t>(259, *std::max_element(prefix_.begin(), prefix_.end()) + 1);
   }
   std::string describe() const override { return "bytes (no tokenizer file)"; }
+
+ protected:
+  std::vector<std::int64_t> prefix() const override { return prefix_; }
+  void append(const std::string& text, std::size_t limit, std::vector<std::int64_t>& ids) const override {
+    for (std::size_t i = 0; i < text.size() && ids.size() < limit; ++i) ids.push_back(3 + static_cast<unsigned char>(text[i]));
+  }
 
  private:
   std::vector<std::int64_t> prefix_;
@@ -571,6 +585,19 @@ std::string format_value(double v) {
 }
 
 }  // namespace
+
+std::vector<std::int64_t> TextTokenizer::encode(const std::string& text, std::size_t max_tokens) const {
+  auto ids = prefix();
+  const auto tail = suffix();
+  const std::size_t specials = ids.size() + tail.size();
+  const std::size_t limit = max_tokens == 0 ? std::numeric_limits<std::size_t>::max()
+                                            : std::max(ids.size(), max_tokens > specials ? max_tokens - tail.size() : ids.size());
+  append(text, limit, ids);
+  if (ids.size() > limit) ids.resize(limit);
+  ids.insert(ids.end(), tail.begin(), tail.end());
+  if (max_tokens > 0 && ids.size() > max_tokens) ids.resize(max_tokens);  // specials alone exceed the budget
+  return ids;
+}
 
 const std::vector<std::string>& byte_level_alphabet() {
   static const std::vector<std::string> kAlphabet = [] {

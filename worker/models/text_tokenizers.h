@@ -20,11 +20,19 @@ namespace sdm::worker {
 class TextTokenizer {
  public:
   virtual ~TextTokenizer() = default;
-  /// Ids of `text` with the model's prefix (BOS or ChatGLM's [gMASK] sop) and no padding.
-  virtual std::vector<std::int64_t> encode(const std::string& text) const = 0;
+  /// Ids of `text` with the model's prefix (BOS or ChatGLM's [gMASK] sop) and suffix, no padding. `max_tokens` > 0
+  /// truncates as Hugging Face's truncation does (specials kept, the text's tokens cut) and stops encoding there:
+  /// the study's 20,000-gene sentences are never tokenized past the 4,096 tokens a model reads.
+  std::vector<std::int64_t> encode(const std::string& text, std::size_t max_tokens = 0) const;
   /// One more than the largest id it can produce.
   virtual std::int64_t vocab_size() const = 0;
   virtual std::string describe() const = 0;
+
+ protected:
+  virtual std::vector<std::int64_t> prefix() const = 0;
+  virtual std::vector<std::int64_t> suffix() const { return {}; }
+  /// Appends the text's own ids to `ids`; may stop once `ids` holds `limit` ids.
+  virtual void append(const std::string& text, std::size_t limit, std::vector<std::int64_t>& ids) const = 0;
 };
 
 /// Which tokenizer a model family uses when given a file (`flavor`: "llama" reads tokenizer.json, "chatglm" reads
