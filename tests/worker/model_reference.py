@@ -409,6 +409,35 @@ def write_outputs(out_h5, cell, states, names):
         f.create_dataset("obs_names", data=names, dtype=h5py.string_dtype())
 
 
+def describe_inputs(tok):
+    return {k: {"dtype": str(v.numpy().dtype), "shape": list(v.shape)} for k, v in tok.items()}
+
+
+def write_model_files(outdir, cfg, state):
+    """OUTDIR/config.json and OUTDIR/weights.safetensors (published names); returns the weights' path."""
+    os.makedirs(outdir, exist_ok=True)
+    with open(os.path.join(outdir, "config.json"), "w") as f:
+        json.dump(cfg, f, indent=2)
+    path = os.path.join(outdir, "weights.safetensors")
+    write_safetensors(path, state)
+    return path
+
+
+def emulate_variant(a, bugs_for, build_model, run_model):
+    """`emulate` for the variant references (fm2, fm3): the float32 model from the files on disk, optionally with
+    one of the variant's deliberate bugs, written as a port would write it."""
+    with open(os.path.join(a.outdir, "meta.json")) as f:
+        variant = json.load(f)["variant"]
+    with open(os.path.join(a.outdir, "config.json")) as f:
+        cfg = json.load(f)
+    if a.bug and a.bug not in bugs_for(variant):
+        raise SystemExit(f"--bug {a.bug} does not apply to {variant}; choose from {bugs_for(variant)}")
+    model = build_model(variant, cfg, read_safetensors(os.path.join(a.outdir, "weights.safetensors")))
+    tok, names = read_tokens(os.path.join(a.outdir, "tokens.h5"))
+    cell, states = run_model(variant, model, tok, bug=a.bug)
+    write_outputs(a.out_h5, cell, states, names)
+
+
 def compare_with_state_mask(a):
     """`compare` for references whose expected.h5 marks the compared token positions (fm2, fm3): absolute +
     relative tolerance."""

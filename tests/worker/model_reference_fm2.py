@@ -27,7 +27,6 @@ Tokens (tokens.h5, batch-first, right-padded, 5 cells "c0".."c4" of different re
   celllm        x int64 [B,max_seq_len] (CLS, nonzero genes' bins 1..bin_num, PAD), gene_pos int64 [B,max_seq_len]
                 (gene_num for CLS, gene index, gene_num+1 for PAD), mask uint8 [B,max_seq_len] (1 = real, CLS too)
 """
-import json
 import math
 import os
 import sys
@@ -39,8 +38,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model_reference import (compare_with_state_mask, read_safetensors, read_tokens,  # noqa: E402
-                             reference_cli, write_expected, write_outputs, write_safetensors, write_tokens)
+from model_reference import (compare_with_state_mask, describe_inputs, emulate_variant,  # noqa: E402
+                             read_safetensors, reference_cli, write_expected, write_model_files, write_tokens)
 
 VARIANTS = ["scfoundation", "uce", "uce-exclude", "scbert", "celllm"]
 # The tiny configs, in each model's own config keys (plus ours where the model has none).
@@ -515,17 +514,10 @@ DESCRIPTIONS = {
 }
 
 
-def describe_inputs(tok):
-    return {k: {"dtype": str(v.numpy().dtype), "shape": list(v.shape)} for k, v in tok.items()}
-
-
 def cmd_make(a):
     variant, cfg = a.variant, CONFIGS[a.variant]
-    os.makedirs(a.outdir, exist_ok=True)
     state = random_weights(variant, cfg, a.seed)
-    with open(os.path.join(a.outdir, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
-    write_safetensors(os.path.join(a.outdir, "weights.safetensors"), state)
+    write_model_files(a.outdir, cfg, state)
     if family(variant) == "scfoundation":
         # scFoundation's own layout: models.ckpt = {part: {"config": ..., "state_dict": {"model." + name: tensor}}}
         # with three parts; tools/convert_checkpoint.py scfoundation exports one (weights + config).
@@ -549,16 +541,7 @@ def cmd_make(a):
 
 
 def cmd_emulate(a):
-    with open(os.path.join(a.outdir, "meta.json")) as f:
-        variant = json.load(f)["variant"]
-    with open(os.path.join(a.outdir, "config.json")) as f:
-        cfg = json.load(f)
-    if a.bug and a.bug not in bugs_for(variant):
-        raise SystemExit(f"--bug {a.bug} does not apply to {variant}; choose from {bugs_for(variant)}")
-    model = build_model(variant, cfg, read_safetensors(os.path.join(a.outdir, "weights.safetensors")))
-    tok, names = read_tokens(os.path.join(a.outdir, "tokens.h5"))
-    cell, states = run_model(variant, model, tok, bug=a.bug)
-    write_outputs(a.out_h5, cell, states, names)
+    emulate_variant(a, bugs_for, build_model, run_model)
 
 
 def main():

@@ -75,7 +75,6 @@ Tokens (tokens.h5, 5 cells "c0".."c4", batch-first, right-padded, one cell of th
   llama    input_ids int64 [B, max_length] (BOS 1, ids in [3, vocab), pads 0), attention_mask int64
   chatglm  input_ids int64 [B, max_length] ([gMASK] 60, sop 61, ids in [3, 60), pads 0), attention_mask int64
 """
-import json
 import math
 import os
 import sys
@@ -87,8 +86,8 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model_reference import (compare_with_state_mask, read_safetensors, read_tokens,  # noqa: E402
-                             reference_cli, write_expected, write_outputs, write_safetensors, write_tokens)
+from model_reference import (compare_with_state_mask, describe_inputs, emulate_variant,  # noqa: E402
+                             read_safetensors, reference_cli, write_expected, write_model_files, write_tokens)
 
 VARIANTS = ["cellplm", "tgpt", "llama", "chatglm"]
 # The tiny configs, in each model's own config keys (plus ours where the model has none).
@@ -705,18 +704,10 @@ DESCRIPTIONS = {
 }
 
 
-def describe_inputs(tok):
-    return {k: {"dtype": str(v.numpy().dtype), "shape": list(v.shape)} for k, v in tok.items()}
-
-
 def cmd_make(a):
     variant, cfg = a.variant, CONFIGS[a.variant]
-    os.makedirs(a.outdir, exist_ok=True)
     state = random_weights(variant, cfg, a.seed)
-    with open(os.path.join(a.outdir, "config.json"), "w") as f:
-        json.dump(cfg, f, indent=2)
-    path = os.path.join(a.outdir, "weights.safetensors")
-    write_safetensors(path, state)
+    path = write_model_files(a.outdir, cfg, state)
     # Reference from the float32 values on disk, computed in float64.
     model = build_model(variant, cfg, read_safetensors(path), torch.float64)
     token_seed = a.seed + 1
@@ -748,16 +739,7 @@ def cmd_make(a):
 
 
 def cmd_emulate(a):
-    with open(os.path.join(a.outdir, "meta.json")) as f:
-        variant = json.load(f)["variant"]
-    with open(os.path.join(a.outdir, "config.json")) as f:
-        cfg = json.load(f)
-    if a.bug and a.bug not in bugs_for(variant):
-        raise SystemExit(f"--bug {a.bug} does not apply to {variant}; choose from {bugs_for(variant)}")
-    model = build_model(variant, cfg, read_safetensors(os.path.join(a.outdir, "weights.safetensors")))
-    tok, names = read_tokens(os.path.join(a.outdir, "tokens.h5"))
-    cell, states = run_model(variant, model, tok, bug=a.bug)
-    write_outputs(a.out_h5, cell, states, names)
+    emulate_variant(a, bugs_for, build_model, run_model)
 
 
 def main():
