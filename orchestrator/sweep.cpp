@@ -4,6 +4,8 @@
 #include <sys/resource.h>
 
 #include <algorithm>
+#include <atomic>
+#include <csignal>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -35,6 +37,21 @@ using Clock = std::chrono::steady_clock;
 using nlohmann::json;
 
 namespace {
+
+// The drain request: SIGUSR1 (Slurm's pre-timeout signal, forwarded by mpirun and srun) or SIGTERM (preemption).
+// The handler only records the signal; rank 0 acts on it between messages, workers finish their cell.
+std::atomic<int> g_drain_signal{0};
+
+extern "C" void request_drain(int sig) { g_drain_signal.store(sig); }
+
+void install_drain_handlers() {
+  struct sigaction action {};
+  action.sa_handler = request_drain;
+  sigemptyset(&action.sa_mask);
+  action.sa_flags = SA_RESTART;  // MPI and file calls go on
+  sigaction(SIGUSR1, &action, nullptr);
+  sigaction(SIGTERM, &action, nullptr);
+}
 
 // Message tags of the scheduler protocol. A worker's request carries the result of its previous cell.
 constexpr int kTagRequest = 11;  // worker -> 0: JSON {rank, result?}
@@ -97,7 +114,11 @@ std::string commit(CellRecord& record, const std::string& path, double wall_s, d
 
 /// Runs one task on this rank and commits its record; returns the result message for rank 0.
 json execute(const json& task, worker::WorkerState& state, int rank) {
-  if (task.value("kind", std::string()) == "embed") return worker::run_embed(task, state);
+  if (task.value("kind", std::string()) == "embed") {
+    json result = worker::run_embed(task, state);
+    result["duration_kind"] = "embed:" + task.at("model").at("name").get<std::string>();  // for the time limit
+    return result;
+  }
   const auto t0 = Clock::now();
   const double cpu0 = cpu_seconds();
   const std::string started = utc_now();
@@ -115,6 +136,9 @@ json execute(const json& task, worker::WorkerState& state, int rank) {
     result["record_sha256"] = "";
   }
   result["commit_s"] = std::chrono::duration<double>(Clock::now() - c0).count();
+  result["seconds"] = wall_s + result["commit_s"].get<double>();
+  result["duration_kind"] = task.at("config").at("model").at("name").get<std::string>() + ":" +
+                            task.at("config").at("strategy").at("name").get<std::string>();
   return result;
 }
 
@@ -290,12 +314,20 @@ class Tracker {
   }
 
   bool has_work() const { return !queue_.empty() || !embed_queue_.empty(); }
+  std::size_t running() const { return running_.size(); }
+  std::size_t left() const { return queue_.size() + embed_queue_.size(); }
+
+  /// From now on a task starts only if its measured duration fits before `deadline`.
+  void set_deadline(Clock::time_point deadline) { deadline_ = deadline; }
+  /// True once a task was held back because it would not finish before the deadline.
+  bool out_of_time() const { return out_of_time_; }
 
   /// The next task for `rank`, or nothing while every queued cell waits for an embedding still running. Among
   /// ready cells: the longest, or one sharing the worker's last data and split when it is not much shorter (its
   /// features are still in that worker's memory).
   std::optional<json> next_for(int rank) {
     if (!embed_queue_.empty()) {
+      if (!fits("embed:" + embed_queue_.front().first->model.at("name").get<std::string>())) return std::nullopt;
       auto item = embed_queue_.front();
       embed_queue_.erase(embed_queue_.begin());
       spdlog::info("embedding {} with {} on rank {}", item.first->dataset_id, item.first->model.at("name").get<std::string>(), rank);
@@ -315,7 +347,7 @@ class Tracker {
         break;
       }
     }
-    if (!pick) return std::nullopt;
+    if (!pick || !fits(kind_of(*queue_[*pick].first))) return std::nullopt;
     auto item = queue_[*pick];
     queue_.erase(queue_.begin() + static_cast<long>(*pick));
     last_key_[rank] = item.first->feature_key;
@@ -327,6 +359,11 @@ class Tracker {
   }
 
   void finished(const json& result, int rank) {
+    if (result.contains("seconds") && result.contains("duration_kind")) {
+      auto& [sum, n] = durations_[result.at("duration_kind").get<std::string>()];
+      sum += result.at("seconds").get<double>();
+      ++n;
+    }
     if (result.value("kind", std::string()) == "embed") return embed_finished(result);
     const auto t0 = Clock::now();
     const std::string id = result.at("cell_id");
@@ -378,6 +415,24 @@ class Tracker {
 
  private:
   enum EmbedState { kPending, kDone, kFailed };
+
+  static std::string kind_of(const jobs::Cell& c) {
+    return c.config.at("model").at("name").get<std::string>() + ":" + c.config.at("strategy").at("name").get<std::string>();
+  }
+
+  /// Whether a task of `kind` is expected to finish before the deadline (unknown durations are let through).
+  bool fits(const std::string& kind) {
+    if (!deadline_) return true;
+    const auto it = durations_.find(kind);
+    const double expected = it == durations_.end() ? 0.0 : it->second.first / static_cast<double>(it->second.second);
+    const double left = std::chrono::duration<double>(*deadline_ - Clock::now()).count();
+    if (expected <= left && left > 0) return true;
+    if (!out_of_time_) {
+      spdlog::warn("time limit: a {} task takes {:.1f} s here, {:.1f} s are left: no new tasks start", kind, expected, left);
+    }
+    out_of_time_ = true;
+    return false;
+  }
 
   bool ready(const jobs::Cell& c) const {
     for (const auto& [id, key] : c.embed_keys) {
@@ -438,17 +493,52 @@ class Tracker {
   std::vector<std::pair<const jobs::Cell*, int>> queue_;
   std::map<std::string, std::pair<const jobs::Cell*, int>> running_;
   std::map<int, std::string> last_key_;
+  std::map<std::string, std::pair<double, int>> durations_;  ///< model:strategy -> (seconds summed, count)
+  std::optional<Clock::time_point> deadline_;
+  bool out_of_time_ = false;
   std::size_t total_ = 0, done_ = 0, failed_ = 0, handled_ = 0;
   double handling_s_ = 0, commit_s_ = 0;
   Clock::time_point start_ = Clock::now(), last_progress_ = Clock::now(), last_heartbeat_ = Clock::now();
 };
 
-void run_rank0(Tracker& tracker, int size, int group_size, MPI_Comm comm) {
+/// Drain state of rank 0: why it stopped handing out tasks, since when, and the grace for the running ones.
+struct Drain {
+  double grace_s = 300;
+  std::optional<Clock::time_point> since;
+  /// True when a signal arrived or the time limit held a task back; logs once.
+  bool requested(const Tracker& tracker) {
+    if (since) return true;
+    const int sig = g_drain_signal.load();
+    if (sig == 0 && !tracker.out_of_time()) return false;
+    since = Clock::now();
+    spdlog::warn("draining ({}): no new tasks; {} running task(s) get {:.0f} s to finish; {} left for --resume",
+                 sig == SIGUSR1 ? "SIGUSR1" : sig == SIGTERM ? "SIGTERM" : "time limit", tracker.running(), grace_s,
+                 tracker.left());
+    return true;
+  }
+  bool expired() const { return since && std::chrono::duration<double>(Clock::now() - *since).count() > grace_s; }
+};
+
+/// The grace ran out with tasks still running: their cells stay `interrupted` (journal: running, no record) and
+/// the next --resume runs them again. Consolidation needs every rank, so rank 0 ends the job instead.
+[[noreturn]] void abort_drain(Tracker& tracker, Prepared& prepared, MPI_Comm comm) {
+  spdlog::error("drain grace expired with {} task(s) running: they stay interrupted; committed cells are kept; "
+                "run again with --resume", tracker.running());
+  prepared.lock->release();
+  spdlog::default_logger()->flush();
+  MPI_Abort(comm, kExitDrained);
+  std::abort();
+}
+
+void run_rank0(Tracker& tracker, Prepared& prepared, Drain& drain, int size, int group_size, MPI_Comm comm) {
   if (size == 1) {  // no workers: rank 0 runs the tasks itself
     worker::WorkerState state;
-    while (tracker.has_work()) {
+    while (tracker.has_work() && !drain.requested(tracker)) {
       const auto task = tracker.next_for(0);
-      if (!task) break;  // cannot happen: nothing else is running to make a cell ready
+      if (!task) {
+        if (tracker.out_of_time()) continue;  // held back by the time limit: the loop drains
+        break;  // cannot happen: nothing else is running to make a cell ready
+      }
       tracker.finished(execute(*task, state, 0), 0);
       tracker.tick();
     }
@@ -456,22 +546,37 @@ void run_rank0(Tracker& tracker, int size, int group_size, MPI_Comm comm) {
   }
   int active = (size - 1) / group_size;  // one requester per group: its leader
   std::vector<int> waiting;  // workers whose request is unanswered: every ready cell waits for an embedding
+  const auto stop = [&](int rank) {
+    send_json(json::object(), rank, kTagStop, comm);
+    --active;
+  };
   while (active > 0) {
     int from = 0, tag = 0;
-    const json msg = receive(MPI_ANY_SOURCE, &from, &tag, comm, [&] { tracker.tick(); });
+    const json msg = receive(MPI_ANY_SOURCE, &from, &tag, comm, [&] {
+      tracker.tick();
+      if (drain.requested(tracker)) {
+        for (int rank : waiting) stop(rank);  // parked workers stop at once
+        waiting.clear();
+        if (drain.expired()) abort_drain(tracker, prepared, comm);
+      }
+    });
     if (msg.contains("result")) tracker.finished(msg.at("result"), from);
     tracker.tick();
     waiting.push_back(from);
     while (!waiting.empty()) {
       const int rank = waiting.front();
-      if (tracker.has_work()) {
+      if (drain.requested(tracker)) {
+        stop(rank);
+      } else if (tracker.has_work()) {
         auto task = tracker.next_for(rank);
-        if (!task) break;  // answered when a running embed task reports back
+        if (!task) {
+          if (tracker.out_of_time()) continue;  // the time limit: drain (next round of this loop)
+          break;  // answered when a running embed task reports back
+        }
         send_json(*task, rank, kTagTask, comm);
       } else {
         // Another worker's failed cell may still come back for a retry; that worker asks again itself.
-        send_json(json::object(), rank, kTagStop, comm);
-        --active;
+        stop(rank);
       }
       waiting.erase(waiting.begin());
     }
@@ -557,11 +662,17 @@ int run_sweep(const SweepOptions& options, MPI_Comm comm) {
     if (rank != 0) group = worker::make_group_collective(group_comm.get());
   }
 
+  install_drain_handlers();  // after the store lock, whose SIGTERM handler this replaces during the run
   std::optional<Tracker> tracker;
+  Drain drain;
+  drain.grace_s = options.drain_grace_s;
   if (rank == 0) {
     tracker.emplace(*prepared, options.progress_every_s);
+    if (options.time_left_s > 0) {
+      tracker->set_deadline(Clock::now() + std::chrono::milliseconds(static_cast<long long>(options.time_left_s * 1e3)));
+    }
     if (group_size > 1) spdlog::info("{} worker groups of {} ranks (LoRA cells train data-parallel)", (size - 1) / group_size, group_size);
-    run_rank0(*tracker, size, group_size, comm);
+    run_rank0(*tracker, *prepared, drain, size, group_size, comm);
   } else {
     run_worker(rank, comm, group_comm.get(), group.get());
   }
@@ -594,6 +705,11 @@ int run_sweep(const SweepOptions& options, MPI_Comm comm) {
     std::cout << "\ncell split vs sample split on the same data (gap = cell - sample):\n" << render(leakage, "text") << std::flush;
   }
   prepared->lock->release();
+  if (drain.since && (tracker->has_work() || tracker->running() > 0)) {
+    spdlog::warn("drained: {} task(s) not run; exit {} so a requeued job (or `sdm sweep --resume`) goes on", tracker->left(),
+                 kExitDrained);
+    return kExitDrained;
+  }
   return tracker->failed() > 0 ? kExitCellsFailed : 0;
 }
 

@@ -18,10 +18,18 @@ struct SweepOptions {
   bool force_unlock = false;
   double progress_every_s = 10;
   int threads = 1;  ///< compute threads per rank
+  /// Drain (SIGUSR1 / SIGTERM, or the time limit): seconds running cells get to finish before rank 0 gives up on
+  /// them (they stay `interrupted` for the next --resume) and aborts the job.
+  double drain_grace_s = 300;
+  /// Seconds this run may use (0 = no limit): a cell whose measured duration (same model and strategy, this run)
+  /// does not fit in the time left is not started; the sweep drains instead.
+  double time_left_s = 0;
 };
 
-/// Exit codes: 0 all cells done, 3 some cells failed (their records say why), 1/2 on errors before any cell ran.
+/// Exit codes: 0 all cells done, 3 some cells failed (their records say why), 1/2 on errors before any cell ran,
+/// 75 (EX_TEMPFAIL) drained before the end: committed cells are kept and `--resume` (a requeued job) goes on.
 inline constexpr int kExitCellsFailed = 3;
+inline constexpr int kExitDrained = 75;
 
 int run_sweep(const SweepOptions& options, MPI_Comm comm);
 

@@ -23,6 +23,12 @@ class SweepCommand final : public Command {
     app.add_flag("--force-unlock", options_.force_unlock, "Break a stale store lock left by a crashed sweep");
     app.add_option("--progress-every", options_.progress_every_s, "Seconds between progress lines")->capture_default_str();
     app.add_option("--threads", options_.threads, "Compute threads per rank")->capture_default_str()->check(CLI::PositiveNumber);
+    app.add_option("--drain-grace", options_.drain_grace_s,
+                   "After SIGUSR1/SIGTERM: seconds running cells get to finish (then they stay interrupted)")
+        ->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--time-left", options_.time_left_s,
+                   "Seconds this run may use: cells that would not finish in time are not started; exit 75 to resume")
+        ->check(CLI::NonNegativeNumber);
   }
   bool needs_mpi() const override { return true; }
   int run(const RunContext& context) override { return run_sweep(options_, context.world); }

@@ -1,7 +1,7 @@
 """End-to-end sweep tests (issue 4 / CONTRACTS §7-§10), real MPI ranks and real files.
 
 usage: check_sweep.py SDM MPIEXEC WORKDIR CASE
-CASE: basic | kill | corrupt | lock | signal | freeze | strategies | dataparallel | models2 | models3
+CASE: basic | kill | drain | corrupt | lock | signal | freeze | strategies | dataparallel | models2 | models3
 """
 import hashlib
 import json
@@ -187,6 +187,65 @@ elif CASE == "kill":
     expect(all(now[k] == v for k, v in committed.items()), "records committed before the kill are byte-identical")
     expect(f"{len(committed)} already committed" in p.stderr, "resume skipped exactly the committed cells")
 
+elif CASE == "drain":
+    # Issue 9: the pre-timeout signal. SIGUSR1 to mpirun (forwarded to every rank, as Slurm's --signal=B:USR1 to the
+    # batch script that forwards it) makes rank 0 stop handing out cells, let the running ones finish, consolidate
+    # and exit 75; --resume then finishes with every cell exactly once. A time limit drains the same way.
+    synth(data)
+    store = os.path.join(WORK, "drain", "store.h5")
+    shutil.rmtree(os.path.dirname(store), ignore_errors=True)
+    spec = os.path.join(WORK, "drain.yaml")
+    write_spec(spec, store, data, ["P01", "P02", "P03"], [{"name": "noop", "config": {"sleep_ms": 300}}],
+               [{"name": "pooled", "folds": 5, "split": "cell"}], "seeds: [0, 1, 2, 3]\n")
+    ids = dry_run_ids(spec)
+    cmd = [MPIEXEC, "-np", "3", "--oversubscribe", "--allow-run-as-root", SDM, "sweep", spec, "--drain-grace", "60"]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = os.path.join(WORK, "drain", "journal.jsonl")
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if os.path.exists(journal) and sum('"status":"done"' in l for l in open(journal)) >= 3:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGUSR1)
+    out, err = proc.communicate(timeout=120)
+    committed = records(store)
+    expect(proc.returncode == 75, f"a drained sweep exits 75 (got {proc.returncode})")
+    expect("draining (SIGUSR1)" in err, "rank 0 logs the drain and its cause")
+    expect(1 <= len(committed) < len(ids), f"{len(committed)} of {len(ids)} cells committed at the drain")
+    journal_events = [json.loads(l) for l in open(journal)]
+    started = {e["cell_id"] for e in journal_events if e["status"] == "running"}
+    finished = {e["cell_id"] for e in journal_events if e["status"] == "done"}
+    expect(started == finished, f"every started cell finished within the grace ({len(started)} started)")
+    expect(os.path.exists(store) and not os.path.exists(store + ".lock"), "the store was consolidated and the lock released")
+    p = run(["sweep", spec, "--resume"], np_=3)
+    cells = store_rows(store)["cells"]
+    got = text(cells["cell_id"])
+    expect(sorted(got) == sorted(ids) and len(set(got)) == len(got), "after --resume every cell exists exactly once")
+    expect(set(text(cells["status"])) == {"done"}, "every cell is done after resume")
+    expect(all(records(store)[k] == v for k, v in committed.items()), "records committed before the drain are unchanged")
+    # the time limit: noop cells take ~0.3 s; with 1.5 s allowed the sweep stops starting cells before the end
+    shutil.rmtree(os.path.dirname(store), ignore_errors=True)
+    p = run(["sweep", spec, "--time-left", "1.5"], np_=3, check=False)
+    n = len(records(store))
+    expect(p.returncode == 75 and "draining (time limit)" in p.stderr and 1 <= n < len(ids),
+           f"--time-left 1.5: exit {p.returncode}, {n} of {len(ids)} cells committed before the limit")
+    # a grace too short for the running cells: rank 0 releases the lock and ends the job (exit 75); the cells it
+    # gave up on are interrupted (journal: running, no record) and the next --resume runs them
+    slow = os.path.join(WORK, "drain_slow.yaml")
+    write_spec(slow, store, data, ["P01"], [{"name": "noop", "config": {"sleep_ms": 4000}}],
+               [{"name": "pooled", "folds": 2, "split": "cell"}], "")
+    shutil.rmtree(os.path.dirname(store), ignore_errors=True)
+    proc = subprocess.Popen([MPIEXEC, "-np", "3", "--oversubscribe", "--allow-run-as-root", SDM, "sweep", slow,
+                             "--drain-grace", "0.5"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    while not (os.path.exists(journal) and sum('"status":"running"' in l for l in open(journal)) >= 2):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGUSR1)
+    out, err = proc.communicate(timeout=60)
+    expect(proc.returncode == 75 and "grace expired" in err and not os.path.exists(store + ".lock"),
+           f"grace expired: exit {proc.returncode}, lock released, running cells left interrupted")
+    p = run(["sweep", slow, "--resume"], np_=3)
+    cells = store_rows(store)["cells"]
+    expect(len(cells["cell_id"]) == 2 and set(text(cells["status"])) == {"done"}, "the interrupted cells ran on --resume")
 elif CASE == "corrupt":
     synth(data)
     bad = os.path.join(WORK, "corrupt-data")
