@@ -28,4 +28,9 @@ std::optional<std::string> cuda_visible_devices() {
   return std::nullopt;
 }
 
+int gpu_for_local_rank(int local_rank, int visible_gpus) {
+  if (visible_gpus <= 0) return -1;
+  return ((local_rank % visible_gpus) + visible_gpus) % visible_gpus;
+}
+
 }  // namespace sdm::cluster

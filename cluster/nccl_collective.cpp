@@ -1,5 +1,7 @@
 #include "cluster/nccl_collective.h"
 
+#include "cluster/environment.h"
+
 #include <cuda_runtime.h>
 #include <nccl.h>
 
@@ -73,6 +75,15 @@ int cuda_device_count(std::string* reason) {
   }
   if (n == 0 && reason) *reason = "no CUDA devices visible";
   return n;
+}
+
+int bind_local_gpu() {
+  const int device = gpu_for_local_rank(launcher_local_rank().value_or(0), cuda_device_count(nullptr));
+  if (device >= 0 && cudaSetDevice(device) != cudaSuccess) {
+    cudaGetLastError();
+    return -1;
+  }
+  return device;
 }
 
 std::array<char, 128> broadcast_nccl_unique_id(MPI_Comm comm, int root) {

@@ -20,6 +20,10 @@ std::string nccl_version_string();
 /// CUDA devices this process can use; 0 with `reason` set (e.g. "no CUDA driver") when there are none.
 int cuda_device_count(std::string* reason);
 
+/// Makes this rank's GPU (gpu_for_local_rank of the launcher's local rank) the current CUDA device, so LibTorch's
+/// `cuda` and NCCL use it; returns it, or -1 without GPUs.
+int bind_local_gpu();
+
 /// Root creates an NCCL unique id; every rank of `comm` returns the same 128 bytes.
 std::array<char, 128> broadcast_nccl_unique_id(MPI_Comm comm, int root = 0);
 

@@ -93,7 +93,10 @@ nlohmann::json describe_this_rank(MPI_Comm comm) {
   const int gpus = cluster::cuda_device_count(&reason);
   j["gpus"] = gpus;
   j["gpu_note"] = gpus > 0 ? "" : reason;
+  // what a sweep binds this rank to (worker::bind_gpu): the launcher's local rank, else the node-local MPI rank
+  j["gpu"] = cluster::gpu_for_local_rank(cluster::launcher_local_rank().value_or(node.rank()), gpus);
 #else
+  j["gpu"] = -1;
   j["gpus"] = 0;
   j["gpu_note"] = "built without CUDA";
 #endif
@@ -277,11 +280,13 @@ int run_doctor(const DoctorOptions& options, MPI_Comm comm) {
       std::cout << out.dump(2) << std::endl;
     } else {
       std::printf("sdm doctor: %d rank(s)\n", size);
-      std::printf("%-5s %-20s %-6s %-5s %-8s %s\n", "rank", "host", "local", "gpus", "threads", "blas");
+      std::printf("%-5s %-20s %-6s %-5s %-5s %-8s %s\n", "rank", "host", "local", "gpus", "gpu", "threads", "blas");
       std::string gpu_note;
       for (const auto& r : rank_info) {
-        std::printf("%-5d %-20s %-6d %-5d %-8d %s\n", r["rank"].get<int>(), r["host"].get<std::string>().c_str(),
-                    r["local_rank"].get<int>(), r["gpus"].get<int>(), r["torch_threads"].get<int>(),
+        const int gpu = r["gpu"].get<int>();
+        std::printf("%-5d %-20s %-6d %-5d %-5s %-8d %s\n", r["rank"].get<int>(), r["host"].get<std::string>().c_str(),
+                    r["local_rank"].get<int>(), r["gpus"].get<int>(), gpu >= 0 ? std::to_string(gpu).c_str() : "-",
+                    r["torch_threads"].get<int>(),
                     r["blas"].get<std::string>().c_str());
         if (r["gpus"].get<int>() == 0 && gpu_note.empty()) gpu_note = r["gpu_note"].get<std::string>();
       }

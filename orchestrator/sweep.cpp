@@ -621,6 +621,7 @@ int run_sweep(const SweepOptions& options, MPI_Comm comm) {
   MPI_Comm_rank(comm, &rank);
   MPI_Comm_size(comm, &size);
   worker::set_torch_threads(std::max(1, options.threads));
+  if (const int gpu = worker::bind_gpu(); gpu >= 0) spdlog::info("rank {}: GPU {} (node-local rank mod visible GPUs)", rank, gpu);
   worker::keep_freed_memory();  // transformer activations are re-allocated layer after layer (see runtime.h)
 
   // Rank 0 prepares; the others learn whether to go on (1), stop quietly (0, dry run) or fail (-1; -2 = bad input).

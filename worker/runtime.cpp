@@ -33,14 +33,20 @@ void keep_freed_memory() {
 std::unique_ptr<cluster::Collective> make_group_collective(MPI_Comm group) {
 #ifdef SDM_HAVE_NCCL
   if (torch::cuda::is_available()) {
-    const int devices = static_cast<int>(torch::cuda::device_count());
-    const int device = cluster::launcher_local_rank().value_or(0) % std::max(1, devices);
+    const int device = std::max(0, cluster::bind_local_gpu());  // the rank's GPU, as bind_gpu chose it
     // NCCL on the legacy default stream, which LibTorch computes on: a bucket's packing, its all-reduce and the
     // optimizer step that reads it are ordered without explicit synchronization.
     return std::make_unique<cluster::NcclCollective>(group, device, static_cast<void*>(cudaStreamLegacy));
   }
 #endif
   return std::make_unique<cluster::MpiCollective>(group);
+}
+
+int bind_gpu() {
+#ifdef SDM_HAVE_NCCL
+  if (torch::cuda::is_available()) return cluster::bind_local_gpu();
+#endif
+  return -1;
 }
 
 std::string torch_version() { return TORCH_VERSION; }

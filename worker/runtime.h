@@ -31,6 +31,10 @@ void keep_freed_memory();
 /// visible devices) when this build has NCCL and LibTorch sees CUDA, MPI over host memory otherwise.
 std::unique_ptr<cluster::Collective> make_group_collective(MPI_Comm group);
 
+/// With CUDA: makes GPU (node-local rank mod visible GPUs) this rank's current device, honouring
+/// CUDA_VISIBLE_DEVICES, and returns it; -1 on a CPU-only rank.
+int bind_gpu();
+
 /// One line: "OpenBLAS 0.3.21 (openblas-pthread/libblas.so.3, 1 thread)".
 std::string blas_summary();
 
