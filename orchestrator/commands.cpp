@@ -7,6 +7,7 @@ std::unique_ptr<Command> make_datasets_command();
 std::unique_ptr<Command> make_doctor_command();
 std::unique_ptr<Command> make_inspect_command();
 std::unique_ptr<Command> make_sweep_command();
+std::unique_ptr<Command> make_submit_command();
 std::unique_ptr<Command> make_status_command();
 std::unique_ptr<Command> make_export_command();
 std::unique_ptr<Command> make_consolidate_command();
@@ -28,6 +29,7 @@ std::vector<std::unique_ptr<Command>> make_commands() {
   commands.push_back(make_models_command());
   commands.push_back(make_embed_command());
   commands.push_back(make_sweep_command());
+  commands.push_back(make_submit_command());
   commands.push_back(make_status_command());
   commands.push_back(make_export_command());
   commands.push_back(make_consolidate_command());

@@ -99,16 +99,22 @@ StoreLock::StoreLock(const StorePaths& paths, bool force, double stale_after_s) 
     std::error_code ec;
     const auto age = std::chrono::duration<double>(fs::file_time_type::clock::now() - fs::last_write_time(path_, ec)).count();
     const bool dead_here = h == host && pid > 0 && ::kill(static_cast<pid_t>(pid), 0) != 0 && errno == ESRCH;
+    // A requeued Slurm job finds the lock its own earlier run left (killed at the limit): that run is over.
+    const char* job = std::getenv("SLURM_JOB_ID");
+    const char* restarts = std::getenv("SLURM_RESTART_COUNT");
+    const bool own_requeue = job && *job && holder.value("job_id", std::string()) == job && restarts && std::atoi(restarts) > 0;
     const bool silent = !ec && age > stale_after_s;
     const std::string who = "host " + h + ", pid " + std::to_string(pid) +
                             (holder.value("job_id", std::string()).empty() ? "" : ", job " + holder.value("job_id", std::string())) +
                             ", since " + holder.value("started_utc", std::string("?"));
-    if (!dead_here && !silent) {
+    if (!dead_here && !silent && !own_requeue) {
       throw ConfigError({paths.store, "lock", path_}, "the store is locked by a running sweep (" + who +
                                                           "); wait for it, or use another store");
     }
-    const std::string why = dead_here ? "its process is gone" : "no heartbeat for " + std::to_string(static_cast<int>(age)) + " s";
-    if (!force) {
+    const std::string why = own_requeue ? "this job's run before its requeue"
+                            : dead_here ? "its process is gone"
+                                        : "no heartbeat for " + std::to_string(static_cast<int>(age)) + " s";
+    if (!force && !own_requeue) {
       throw ConfigError({paths.store, "lock", path_}, "stale lock from a sweep that did not finish (" + who + "; " + why +
                                                           "); rerun with --force-unlock to break it");
     }

@@ -16,6 +16,8 @@ PACKAGES=(
   libgtest-dev libgmock-dev
   # LLM tokenizers: tokenizer.json split regexes (PCRE2); python3-sentencepiece is the tests' reference
   libpcre2-dev
+  # the Slurm tests start a single-node Slurm (munge comes with it)
+  slurm-wlm
   # independent references for tests (always /usr/bin/python3)
   python3 python3-anndata python3-h5py python3-numpy python3-torch python3-sklearn python3-yaml python3-sentencepiece
 )
