@@ -38,8 +38,10 @@ using nlohmann::json;
 
 namespace {
 
-// The drain request: SIGUSR1 (Slurm's pre-timeout signal, forwarded by mpirun and srun) or SIGTERM (preemption).
-// The handler only records the signal; rank 0 acts on it between messages, workers finish their cell.
+// The drain request: SIGUSR1 (Slurm's pre-timeout signal, forwarded by mpirun and srun), and SIGTERM (preemption)
+// where the batch script asks for it (SDM_DRAIN_ON_TERM=1). Elsewhere SIGTERM keeps its meaning: mpirun sends it
+// to end a job whose rank died, and the store lock is released on it. The handler only records the signal; rank 0
+// acts on it between messages, workers finish their cell.
 std::atomic<int> g_drain_signal{0};
 
 extern "C" void request_drain(int sig) { g_drain_signal.store(sig); }
@@ -50,7 +52,8 @@ void install_drain_handlers() {
   sigemptyset(&action.sa_mask);
   action.sa_flags = SA_RESTART;  // MPI and file calls go on
   sigaction(SIGUSR1, &action, nullptr);
-  sigaction(SIGTERM, &action, nullptr);
+  const char* on_term = std::getenv("SDM_DRAIN_ON_TERM");
+  if (on_term && std::string(on_term) == "1") sigaction(SIGTERM, &action, nullptr);
 }
 
 // Message tags of the scheduler protocol. A worker's request carries the result of its previous cell.
@@ -663,7 +666,7 @@ int run_sweep(const SweepOptions& options, MPI_Comm comm) {
     if (rank != 0) group = worker::make_group_collective(group_comm.get());
   }
 
-  install_drain_handlers();  // after the store lock, whose SIGTERM handler this replaces during the run
+  install_drain_handlers();  // after the store lock, whose SIGTERM handler this may replace during the run
   std::optional<Tracker> tracker;
   Drain drain;
   drain.grace_s = options.drain_grace_s;

@@ -18,7 +18,7 @@ struct SweepOptions {
   bool force_unlock = false;
   double progress_every_s = 10;
   int threads = 1;  ///< compute threads per rank
-  /// Drain (SIGUSR1 / SIGTERM, or the time limit): seconds running cells get to finish before rank 0 gives up on
+  /// Drain (SIGUSR1, SIGTERM when SDM_DRAIN_ON_TERM=1, or the time limit): seconds running cells get to finish before rank 0 gives up on
   /// them (they stay `interrupted` for the next --resume) and aborts the job.
   double drain_grace_s = 300;
   /// Seconds this run may use (0 = no limit): a cell whose measured duration (same model and strategy, this run)

@@ -24,7 +24,7 @@ class SweepCommand final : public Command {
     app.add_option("--progress-every", options_.progress_every_s, "Seconds between progress lines")->capture_default_str();
     app.add_option("--threads", options_.threads, "Compute threads per rank")->capture_default_str()->check(CLI::PositiveNumber);
     app.add_option("--drain-grace", options_.drain_grace_s,
-                   "After SIGUSR1/SIGTERM: seconds running cells get to finish (then they stay interrupted)")
+                   "After SIGUSR1 (or SIGTERM with SDM_DRAIN_ON_TERM=1): seconds running cells get to finish")
         ->capture_default_str()->check(CLI::NonNegativeNumber);
     app.add_option("--time-left", options_.time_left_s,
                    "Seconds this run may use: cells that would not finish in time are not started; exit 75 to resume")

@@ -62,6 +62,19 @@ def dry_run_ids(spec):
     return [c["cell_id"] for c in out["cells"]]
 
 
+def start_sweep(spec, store, status, count, extra=()):
+    """`mpirun -np 3 sdm sweep SPEC` in the background, returned once the journal has `count` events of `status`."""
+    cmd = [MPIEXEC, "-np", "3", "--oversubscribe", "--allow-run-as-root", SDM, "sweep", spec, *extra]
+    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    journal = os.path.join(os.path.dirname(store), "journal.jsonl")
+    deadline = time.time() + 120
+    while time.time() < deadline:
+        if os.path.exists(journal) and sum(f'"status":"{status}"' in line for line in open(journal)) >= count:
+            break
+        time.sleep(0.05)
+    return proc
+
+
 def store_rows(store):
     with h5py.File(store, "r") as f:
         return {g: {k: f[g][k][()] for k in f[g]} for g in ("cells", "predictions", "breakdown", "provenance")}
@@ -158,14 +171,7 @@ elif CASE == "kill":
     write_spec(spec, store, data, ["P01", "P02", "P03"], [{"name": "noop", "config": {"sleep_ms": 250}}, {"name": "logreg"}],
                [{"name": "pooled", "folds": 5, "split": "cell"}], "seeds: [0, 1, 2, 3]\n")
     ids = dry_run_ids(spec)
-    cmd = [MPIEXEC, "-np", "3", "--oversubscribe", "--allow-run-as-root", SDM, "sweep", spec]
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    journal = os.path.join(WORK, "kill", "journal.jsonl")
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if os.path.exists(journal) and sum('"status":"done"' in l for l in open(journal)) >= 3:
-            break
-        time.sleep(0.05)
+    proc = start_sweep(spec, store, "done", 3)
     lock = json.load(open(store + ".lock"))
     pids = [int(x) for x in subprocess.run(["pgrep", "-f", f"{SDM} sweep {spec}"], capture_output=True, text=True).stdout.split()]
     workers = [p for p in pids if p != lock["pid"] and p != proc.pid]
@@ -198,14 +204,8 @@ elif CASE == "drain":
     write_spec(spec, store, data, ["P01", "P02", "P03"], [{"name": "noop", "config": {"sleep_ms": 300}}],
                [{"name": "pooled", "folds": 5, "split": "cell"}], "seeds: [0, 1, 2, 3]\n")
     ids = dry_run_ids(spec)
-    cmd = [MPIEXEC, "-np", "3", "--oversubscribe", "--allow-run-as-root", SDM, "sweep", spec, "--drain-grace", "60"]
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    journal = os.path.join(WORK, "drain", "journal.jsonl")
-    deadline = time.time() + 120
-    while time.time() < deadline:
-        if os.path.exists(journal) and sum('"status":"done"' in l for l in open(journal)) >= 3:
-            break
-        time.sleep(0.05)
+    proc = start_sweep(spec, store, "done", 3, ["--drain-grace", "60"])
+    journal = os.path.join(os.path.dirname(store), "journal.jsonl")
     proc.send_signal(signal.SIGUSR1)
     out, err = proc.communicate(timeout=120)
     committed = records(store)
@@ -235,10 +235,7 @@ elif CASE == "drain":
     write_spec(slow, store, data, ["P01"], [{"name": "noop", "config": {"sleep_ms": 4000}}],
                [{"name": "pooled", "folds": 2, "split": "cell"}], "")
     shutil.rmtree(os.path.dirname(store), ignore_errors=True)
-    proc = subprocess.Popen([MPIEXEC, "-np", "3", "--oversubscribe", "--allow-run-as-root", SDM, "sweep", slow,
-                             "--drain-grace", "0.5"], env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    while not (os.path.exists(journal) and sum('"status":"running"' in l for l in open(journal)) >= 2):
-        time.sleep(0.05)
+    proc = start_sweep(slow, store, "running", 2, ["--drain-grace", "0.5"])
     proc.send_signal(signal.SIGUSR1)
     out, err = proc.communicate(timeout=60)
     expect(proc.returncode == 75 and "grace expired" in err and not os.path.exists(store + ".lock"),
