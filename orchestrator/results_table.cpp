@@ -6,6 +6,7 @@
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
+#include <set>
 #include <sstream>
 #include <tuple>
 
@@ -46,9 +47,14 @@ std::string csv_cell(const std::string& s) {
 
 std::string latex_cell(const std::string& s) {
   std::string out;
-  for (char c : s) {
-    if (std::string("&%$#_{}").find(c) != std::string::npos) out += '\\';
-    out += c;
+  for (std::size_t i = 0; i < s.size(); ++i) {
+    if (s.compare(i, 2, "\u00b1") == 0) {  // ± (UTF-8)
+      out += "$\\pm$";
+      ++i;
+      continue;
+    }
+    if (std::string("&%$#_{}").find(s[i]) != std::string::npos) out += '\\';
+    out += s[i];
   }
   return out;
 }
@@ -83,14 +89,32 @@ std::string render(const TextTable& t, const std::string& format) {
       out << "\n";
     }
   } else if (format == "latex") {
-    out << "\\begin{tabular}{" << std::string(t.header.size(), 'l') << "}\n\\hline\n";
+    // booktabs; score columns right-aligned with the best of each column in bold
+    std::vector<double> best(t.header.size(), -std::numeric_limits<double>::infinity());
+    std::vector<bool> scored(t.header.size(), false);
+    for (const auto& row : t.scores) {
+      for (std::size_t i = 0; i < row.size() && i < best.size(); ++i) {
+        if (!std::isnan(row[i])) {
+          best[i] = std::max(best[i], row[i]);
+          scored[i] = true;
+        }
+      }
+    }
+    std::string align;
+    for (std::size_t i = 0; i < t.header.size(); ++i) align += scored[i] ? 'r' : 'l';
+    out << "\\begin{tabular}{" << align << "}\n\\toprule\n";
     for (std::size_t i = 0; i < t.header.size(); ++i) out << (i ? " & " : "") << latex_cell(t.header[i]);
-    out << " \\\\\n\\hline\n";
-    for (const auto& row : t.rows) {
-      for (std::size_t i = 0; i < row.size(); ++i) out << (i ? " & " : "") << latex_cell(row[i]);
+    out << " \\\\\n\\midrule\n";
+    for (std::size_t r = 0; r < t.rows.size(); ++r) {
+      const auto& row = t.rows[r];
+      for (std::size_t i = 0; i < row.size(); ++i) {
+        const double score = r < t.scores.size() && i < t.scores[r].size() ? t.scores[r][i] : std::nan("");
+        const std::string cell = latex_cell(row[i]);
+        out << (i ? " & " : "") << (!std::isnan(score) && score == best[i] ? "\\textbf{" + cell + "}" : cell);
+      }
       out << " \\\\\n";
     }
-    out << "\\hline\n\\end{tabular}\n";
+    out << "\\bottomrule\n\\end{tabular}\n";
   } else if (format == "json") {
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& row : t.rows) {
@@ -270,6 +294,113 @@ TextTable cost_table(const std::vector<CellRecord>& cells) {
                       format_number(c.real("peak_rss_mb")), format_number(c.real("gpu_s")), c.text("device"),
                       std::to_string(c.integer("rank")), c.text("host")});
   }
+  return t;
+}
+
+TextTable pivot_table(const std::vector<CellRecord>& cells, const std::vector<std::string>& row_fields,
+                      const std::string& col_field, const std::string& metric) {
+  std::map<std::vector<std::string>, std::map<std::string, std::vector<double>>> groups;
+  std::set<std::string> columns;
+  for (const auto& c : cells) {
+    if (c.text("status") != "done") continue;
+    std::vector<std::string> key;
+    for (const auto& f : row_fields) key.push_back(c.text(f));
+    const std::string col = c.text(col_field);
+    columns.insert(col);
+    const double v = c.real(metric);
+    auto& values = groups[key][col];
+    if (!std::isnan(v)) values.push_back(v);
+  }
+  TextTable t;
+  t.header = row_fields;
+  t.header.insert(t.header.end(), columns.begin(), columns.end());
+  for (const auto& [key, by_col] : groups) {
+    std::vector<std::string> row = key;
+    std::vector<double> score(key.size(), std::nan(""));
+    for (const auto& col : columns) {
+      const auto it = by_col.find(col);
+      if (it == by_col.end() || it->second.empty()) {
+        row.emplace_back();
+        score.push_back(std::nan(""));
+        continue;
+      }
+      const auto& v = it->second;
+      double mean = 0, sq = 0;
+      for (double x : v) mean += x;
+      mean /= static_cast<double>(v.size());
+      for (double x : v) sq += (x - mean) * (x - mean);
+      char buf[64];
+      if (v.size() > 1) {
+        const double sem = std::sqrt(sq / static_cast<double>(v.size() - 1) / static_cast<double>(v.size()));
+        std::snprintf(buf, sizeof buf, "%.3f \u00b1 %.3f", mean, sem);
+      } else {
+        std::snprintf(buf, sizeof buf, "%.3f", mean);
+      }
+      row.emplace_back(buf);
+      score.push_back(mean);
+    }
+    t.rows.push_back(std::move(row));
+    t.scores.push_back(std::move(score));
+  }
+  return t;
+}
+
+const std::vector<std::string>& metric_names() {
+  static const std::vector<std::string> kNames{"f1",     "auroc",    "auprc",           "precision",
+                                               "recall", "accuracy", "balanced_accuracy", "mcc"};
+  return kNames;
+}
+
+TextTable compare_table(const std::vector<CellRecord>& a, const std::vector<CellRecord>& b, const std::string& metric,
+                        double tolerance, std::map<std::string, int>* counts) {
+  using Key = std::tuple<std::string, std::string, std::string, std::string, std::string, std::int64_t, std::string,
+                         std::int64_t>;
+  const auto key_of = [](const CellRecord& c) {
+    return Key{c.text("model"), c.text("preset"),     c.text("strategy"), c.text("protocol"),
+               c.text("split"), c.integer("fold"), c.text("test_group"), c.integer("seed")};
+  };
+  std::map<Key, const CellRecord*> in_a, in_b;
+  for (const auto& c : a) {
+    if (!c.text("model").empty()) in_a[key_of(c)] = &c;  // interrupted rows carry no configuration
+  }
+  for (const auto& c : b) {
+    if (!c.text("model").empty()) in_b[key_of(c)] = &c;
+  }
+  std::map<std::string, int> n;
+  TextTable t;
+  t.header = {"model", "preset", "strategy", "protocol", "split", "test_group", "seed", metric + "_a", metric + "_b",
+              "delta", "verdict"};
+  const auto value = [&](const CellRecord* c) {
+    return c && c->text("status") == "done" ? c->real(metric) : std::numeric_limits<double>::quiet_NaN();
+  };
+  const auto row_of = [&](const Key& k, const CellRecord* x, const CellRecord* y, const std::string& verdict) {
+    const double va = value(x), vb = value(y);
+    return std::vector<std::string>{std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k), std::get<4>(k),
+                                    std::get<6>(k), std::to_string(std::get<7>(k)), format_number(va), format_number(vb),
+                                    format_number(vb - va), verdict};
+  };
+  for (const auto& [k, x] : in_a) {
+    const auto it = in_b.find(k);
+    if (it == in_b.end()) continue;
+    const double delta = value(it->second) - value(x);
+    // every metric of the store is higher-is-better
+    const std::string verdict = std::isnan(delta) ? "n/a" : std::abs(delta) <= tolerance ? "same" : delta > 0 ? "better" : "worse";
+    ++n[verdict];
+    t.rows.push_back(row_of(k, x, it->second, verdict));
+  }
+  for (const auto& [k, x] : in_a) {
+    if (!in_b.count(k)) {
+      ++n["only_a"];
+      t.rows.push_back(row_of(k, x, nullptr, "only in A"));
+    }
+  }
+  for (const auto& [k, y] : in_b) {
+    if (!in_a.count(k)) {
+      ++n["only_b"];
+      t.rows.push_back(row_of(k, nullptr, y, "only in B"));
+    }
+  }
+  if (counts) *counts = n;
   return t;
 }
 

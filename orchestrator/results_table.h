@@ -1,6 +1,7 @@
 #pragma once
 // Tables of results: reading the consolidated store back (plain HDF5), the per-configuration summary, and
 // rendering as aligned text, CSV, Markdown, LaTeX or JSON (one registry of export formats).
+#include <map>
 #include <string>
 #include <vector>
 
@@ -11,6 +12,9 @@ namespace sdm::orchestrator {
 struct TextTable {
   std::vector<std::string> header;
   std::vector<std::vector<std::string>> rows;
+  /// Optional, parallel to rows: the number each cell ranks by (NaN = not a score). LaTeX sets the best (highest)
+  /// of every column in bold.
+  std::vector<std::vector<double>> scores;
 };
 
 /// Formats: text csv md latex json. An unknown format is a ConfigError listing them.
@@ -35,5 +39,20 @@ TextTable summary_table(const std::vector<CellRecord>& cells);
 TextTable leakage_table(const std::vector<CellRecord>& cells);
 /// wall_s, cpu_s, peak_rss_mb, gpu_s per cell.
 TextTable cost_table(const std::vector<CellRecord>& cells);
+
+/// Two stores' cells side by side: cells are matched on what they are (model, preset, strategy, protocol, split,
+/// fold, test group, seed), not on their ids, so a rerun with other weights or code still pairs up. Per pair:
+/// `metric` in A and B, delta (B - A) and `better` / `worse` / `same` (|delta| <= tolerance) / `n/a` (a NaN or a
+/// failed side); then the cells found in only one store. `counts` gets better/worse/same/n/a/only_a/only_b.
+TextTable compare_table(const std::vector<CellRecord>& a, const std::vector<CellRecord>& b, const std::string& metric,
+                        double tolerance, std::map<std::string, int>* counts = nullptr);
+/// A metric pivoted: one row per combination of `row_fields` (cells' text fields such as model, strategy), one
+/// column per value of `col_field` (e.g. test_group: the held-out dataset), each entry the mean ± s.e.m. of the
+/// done cells there (just the mean for one cell; empty where none), with scores for the LaTeX bolding.
+TextTable pivot_table(const std::vector<CellRecord>& cells, const std::vector<std::string>& row_fields,
+                      const std::string& col_field, const std::string& metric);
+
+/// The metric columns a store has (compare and export check a metric name against them).
+const std::vector<std::string>& metric_names();
 
 }  // namespace sdm::orchestrator

@@ -1,5 +1,6 @@
 // `sdm status`, `sdm export` and `sdm consolidate`: reading a store and its records after (or during) a sweep.
 #include <CLI/CLI.hpp>
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -113,9 +114,14 @@ class ExportCommand final : public Command {
   const char* summary() const override { return "Write a store's cells, predictions, per-dataset breakdown, cost, summary or cell-vs-sample leakage as csv/md/latex/json"; }
   void configure(CLI::App& app) override {
     app.add_option("store", store_, "A consolidated store.h5")->required();
-    app.add_option("--what", what_, "cells | predictions | breakdown | cost | summary | leakage")->capture_default_str();
+    app.add_option("--what", what_, "cells | predictions | breakdown | cost | summary | leakage | pivot")->capture_default_str();
     app.add_option("--format", format_, "csv | md | latex | json | text")->capture_default_str();
     app.add_option("--out", out_, "Write here instead of stdout");
+    app.add_option("--rows", rows_, "pivot: the cell fields that make a row (comma-separated)")->capture_default_str();
+    app.add_option("--cols", cols_, "pivot: the cell field whose values are the columns (test_group: held-out dataset)")
+        ->capture_default_str();
+    app.add_option("--metric", metric_, "pivot: the metric (mean ± s.e.m. over folds and seeds; LaTeX bolds each column's best)")
+        ->capture_default_str();
   }
   int run(const RunContext&) override {
     std::error_code ec;
@@ -136,8 +142,32 @@ class ExportCommand final : public Command {
       table = summary_table(read_store_cells(store_));
     } else if (what_ == "leakage") {
       table = leakage_table(read_store_cells(store_));
+    } else if (what_ == "pivot") {
+      const auto& metrics = metric_names();
+      if (std::find(metrics.begin(), metrics.end(), metric_) == metrics.end()) {
+        throw ConfigError({"<cli>", "--metric", metric_}, "unknown metric; " + suggest(metric_, metrics));
+      }
+      std::vector<std::string> rows;
+      for (std::size_t start = 0; start <= rows_.size();) {
+        const auto comma = std::min(rows_.find(',', start), rows_.size());
+        if (comma > start) rows.push_back(rows_.substr(start, comma - start));
+        start = comma + 1;
+      }
+      std::vector<std::string> text_fields;
+      for (const auto& f : cell_fields()) {
+        if (f.kind == FieldKind::kText) text_fields.push_back(f.name);
+      }
+      for (const auto& f : rows) {
+        if (std::find(text_fields.begin(), text_fields.end(), f) == text_fields.end()) {
+          throw ConfigError({"<cli>", "--rows", f}, "not a text field of /cells; " + suggest(f, text_fields));
+        }
+      }
+      if (std::find(text_fields.begin(), text_fields.end(), cols_) == text_fields.end()) {
+        throw ConfigError({"<cli>", "--cols", cols_}, "not a text field of /cells; " + suggest(cols_, text_fields));
+      }
+      table = pivot_table(read_store_cells(store_), rows, cols_, metric_);
     } else {
-      const std::vector<std::string> kinds{"cells", "predictions", "breakdown", "cost", "summary", "leakage"};
+      const std::vector<std::string> kinds{"cells", "predictions", "breakdown", "cost", "summary", "leakage", "pivot"};
       throw ConfigError({"<cli>", "--what", what_}, "unknown table; " + suggest(what_, kinds));
     }
     const std::string text = render(table, format_);
@@ -153,6 +183,51 @@ class ExportCommand final : public Command {
 
  private:
   std::string store_, what_ = "cells", format_ = "csv", out_;
+  std::string rows_ = "model,strategy", cols_ = "test_group", metric_ = "f1";
+};
+
+class CompareCommand final : public Command {
+ public:
+  const char* name() const override { return "compare"; }
+  const char* summary() const override { return "Two stores' cells side by side: a metric in each, the delta, better / worse"; }
+  void configure(CLI::App& app) override {
+    app.add_option("a", a_, "The reference store.h5 (A)")->required();
+    app.add_option("b", b_, "The store to compare with it (B)")->required();
+    app.add_option("--metric", metric_, "f1 | auroc | auprc | precision | recall | accuracy | balanced_accuracy | mcc")
+        ->capture_default_str();
+    app.add_option("--tolerance", tolerance_, "|B - A| up to this is `same`")->capture_default_str()->check(CLI::NonNegativeNumber);
+    app.add_option("--format", format_, "text | csv | md | latex | json")->capture_default_str();
+    app.add_option("--out", out_, "Write the table here instead of stdout");
+  }
+  int run(const RunContext&) override {
+    check_export_format(format_);
+    const auto& metrics = metric_names();
+    if (std::find(metrics.begin(), metrics.end(), metric_) == metrics.end()) {
+      throw ConfigError({"<cli>", "--metric", metric_}, "unknown metric; " + suggest(metric_, metrics));
+    }
+    for (const auto& s : {a_, b_}) {
+      std::error_code ec;
+      if (!fs::exists(s, ec)) throw IoError({s, "", ""}, "no consolidated store; run `sdm consolidate " + s + "` first");
+    }
+    std::map<std::string, int> n;
+    const auto table = compare_table(read_store_cells(a_), read_store_cells(b_), metric_, tolerance_, &n);
+    const std::string text = render(table, format_);
+    if (out_.empty()) {
+      std::cout << text;
+    } else {
+      std::ofstream out(out_);
+      out << text;
+      if (!out) throw IoError({out_, "", ""}, "cannot write");
+    }
+    std::cerr << "compare " << metric_ << ": " << n["better"] << " better, " << n["worse"] << " worse, " << n["same"]
+              << " same, " << n["n/a"] << " not comparable (NaN or failed), " << n["only_a"] << " only in A, "
+              << n["only_b"] << " only in B" << std::endl;
+    return 0;
+  }
+
+ private:
+  std::string a_, b_, metric_ = "f1", format_ = "text", out_;
+  double tolerance_ = 1e-9;
 };
 
 class ConsolidateCommand final : public Command {
@@ -196,6 +271,7 @@ class ConsolidateCommand final : public Command {
 
 std::unique_ptr<Command> make_status_command() { return std::make_unique<StatusCommand>(); }
 std::unique_ptr<Command> make_export_command() { return std::make_unique<ExportCommand>(); }
+std::unique_ptr<Command> make_compare_command() { return std::make_unique<CompareCommand>(); }
 std::unique_ptr<Command> make_consolidate_command() { return std::make_unique<ConsolidateCommand>(); }
 
 }  // namespace sdm::orchestrator

@@ -491,6 +491,11 @@ elif CASE == "dataparallel":
     order_b = np.lexsort((text(sb["obs_name"]), text(sb["cell_id"])))
     diff = float(np.max(np.abs(sa["y_score"][order_a] - sb["y_score"][order_b])))
     expect(diff <= 1e-4, f"test predictions agree (max |y_score difference| {diff:.1e})")
+    # sdm compare: the two stores' cells pair up one to one and score the same
+    p = run(["compare", stores[1], stores[2], "--metric", "auroc", "--tolerance", "1e-3", "--format", "json"])
+    verdicts = [r["verdict"] for r in json.loads(p.stdout)]
+    expect(len(verdicts) == len(ids) and set(verdicts) == {"same"} and f"{len(ids)} same" in p.stderr,
+           f"sdm compare: {len(verdicts)} cells paired, all the same AUROC at 1 and 2 ranks")
 elif CASE in ("models2", "models3"):
     # Issue 7: scFoundation, UCE, scBERT and CellLM; issue 8: CellPLM, tGPT and the LLM path (tiny LLaMA-3 and
     # ChatGLM on cell sentences, byte tokens). Tiny, random weights: each set embeds real .h5ad files and runs
