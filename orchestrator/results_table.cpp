@@ -3,6 +3,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <functional>
 #include <limits>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -196,6 +197,25 @@ std::vector<CellRecord> read_store_cells(const std::string& store) {
   return cells;
 }
 
+namespace {
+
+/// "mean ± spread" of `v` (spread: the sample sd, or the s.e.m. = sd / sqrt(n)); one value alone: `single`(mean).
+std::string mean_spread(const std::vector<double>& v, bool sem, double* mean_out,
+                        const std::function<std::string(double)>& single) {
+  double mean = 0, sq = 0;
+  for (double x : v) mean += x;
+  mean /= static_cast<double>(v.size());
+  for (double x : v) sq += (x - mean) * (x - mean);
+  if (mean_out) *mean_out = mean;
+  if (v.size() < 2) return single(mean);
+  const double sd = std::sqrt(sq / static_cast<double>(v.size() - 1));
+  char buf[64];
+  std::snprintf(buf, sizeof buf, "%.3f \u00b1 %.3f", mean, sem ? sd / std::sqrt(static_cast<double>(v.size())) : sd);
+  return buf;
+}
+
+}  // namespace
+
 TextTable summary_table(const std::vector<CellRecord>& cells) {
   using Key = std::tuple<std::string, std::string, std::string, std::string, std::string>;
   struct Acc {
@@ -232,15 +252,7 @@ TextTable summary_table(const std::vector<CellRecord>& cells) {
         row.push_back("NaN");
         continue;
       }
-      const auto& v = it->second;
-      double mean = 0, sq = 0;
-      for (double x : v) mean += x;
-      mean /= static_cast<double>(v.size());
-      for (double x : v) sq += (x - mean) * (x - mean);
-      const double sd = v.size() > 1 ? std::sqrt(sq / static_cast<double>(v.size() - 1)) : 0.0;
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "%.3f ± %.3f", mean, sd);
-      row.push_back(v.size() > 1 ? buf : format_number(mean));
+      row.push_back(mean_spread(it->second, false, nullptr, format_number));
     }
     t.rows.push_back(std::move(row));
   }
@@ -324,19 +336,12 @@ TextTable pivot_table(const std::vector<CellRecord>& cells, const std::vector<st
         score.push_back(std::nan(""));
         continue;
       }
-      const auto& v = it->second;
-      double mean = 0, sq = 0;
-      for (double x : v) mean += x;
-      mean /= static_cast<double>(v.size());
-      for (double x : v) sq += (x - mean) * (x - mean);
-      char buf[64];
-      if (v.size() > 1) {
-        const double sem = std::sqrt(sq / static_cast<double>(v.size() - 1) / static_cast<double>(v.size()));
-        std::snprintf(buf, sizeof buf, "%.3f \u00b1 %.3f", mean, sem);
-      } else {
-        std::snprintf(buf, sizeof buf, "%.3f", mean);
-      }
-      row.emplace_back(buf);
+      double mean = 0;
+      row.push_back(mean_spread(it->second, true, &mean, [](double m) {
+        char buf[32];
+        std::snprintf(buf, sizeof buf, "%.3f", m);
+        return std::string(buf);
+      }));
       score.push_back(mean);
     }
     t.rows.push_back(std::move(row));

@@ -108,6 +108,25 @@ class StatusCommand final : public Command {
   bool json_ = false;
 };
 
+/// `text` to `path`, or to stdout when `path` is empty.
+void write_or_print(const std::string& text, const std::string& path) {
+  if (path.empty()) {
+    std::cout << text;
+    return;
+  }
+  std::ofstream out(path);
+  out << text;
+  if (!out) throw IoError({path, "", ""}, "cannot write");
+}
+
+/// Throws ConfigError (with a suggestion) unless `metric` is a metric column of the store.
+void check_metric(const std::string& metric) {
+  const auto& metrics = metric_names();
+  if (std::find(metrics.begin(), metrics.end(), metric) == metrics.end()) {
+    throw ConfigError({"<cli>", "--metric", metric}, "unknown metric; " + suggest(metric, metrics));
+  }
+}
+
 class ExportCommand final : public Command {
  public:
   const char* name() const override { return "export"; }
@@ -143,10 +162,7 @@ class ExportCommand final : public Command {
     } else if (what_ == "leakage") {
       table = leakage_table(read_store_cells(store_));
     } else if (what_ == "pivot") {
-      const auto& metrics = metric_names();
-      if (std::find(metrics.begin(), metrics.end(), metric_) == metrics.end()) {
-        throw ConfigError({"<cli>", "--metric", metric_}, "unknown metric; " + suggest(metric_, metrics));
-      }
+      check_metric(metric_);
       std::vector<std::string> rows;
       for (std::size_t start = 0; start <= rows_.size();) {
         const auto comma = std::min(rows_.find(',', start), rows_.size());
@@ -170,14 +186,7 @@ class ExportCommand final : public Command {
       const std::vector<std::string> kinds{"cells", "predictions", "breakdown", "cost", "summary", "leakage", "pivot"};
       throw ConfigError({"<cli>", "--what", what_}, "unknown table; " + suggest(what_, kinds));
     }
-    const std::string text = render(table, format_);
-    if (out_.empty()) {
-      std::cout << text;
-    } else {
-      std::ofstream out(out_);
-      out << text;
-      if (!out) throw IoError({out_, "", ""}, "cannot write");
-    }
+    write_or_print(render(table, format_), out_);
     return 0;
   }
 
@@ -201,24 +210,14 @@ class CompareCommand final : public Command {
   }
   int run(const RunContext&) override {
     check_export_format(format_);
-    const auto& metrics = metric_names();
-    if (std::find(metrics.begin(), metrics.end(), metric_) == metrics.end()) {
-      throw ConfigError({"<cli>", "--metric", metric_}, "unknown metric; " + suggest(metric_, metrics));
-    }
+    check_metric(metric_);
     for (const auto& s : {a_, b_}) {
       std::error_code ec;
       if (!fs::exists(s, ec)) throw IoError({s, "", ""}, "no consolidated store; run `sdm consolidate " + s + "` first");
     }
     std::map<std::string, int> n;
     const auto table = compare_table(read_store_cells(a_), read_store_cells(b_), metric_, tolerance_, &n);
-    const std::string text = render(table, format_);
-    if (out_.empty()) {
-      std::cout << text;
-    } else {
-      std::ofstream out(out_);
-      out << text;
-      if (!out) throw IoError({out_, "", ""}, "cannot write");
-    }
+    write_or_print(render(table, format_), out_);
     std::cerr << "compare " << metric_ << ": " << n["better"] << " better, " << n["worse"] << " worse, " << n["same"]
               << " same, " << n["n/a"] << " not comparable (NaN or failed), " << n["only_a"] << " only in A, "
               << n["only_b"] << " only in B" << std::endl;
