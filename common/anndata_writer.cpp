@@ -1,5 +1,6 @@
 #include "common/anndata_writer.h"
 
+#include <algorithm>
 #include <filesystem>
 
 #include "common/error.h"
@@ -157,6 +158,37 @@ void write_scalar(const h5::Location& g, const std::string& name, const UnsScala
 }
 
 }  // namespace
+
+void add_obs_columns(const std::string& path, const std::vector<Column>& columns) {
+  h5::init();
+  auto file = h5::File::open(path, true);
+  if (!file.is_group("obs") || !file.has_attr("obs", "encoding-type") || file.attr_string("obs", "encoding-type") != "dataframe") {
+    throw DataError({path, "obs", ""}, "obs is not an anndata >= 0.7 dataframe group; cannot add columns (write a CSV instead)");
+  }
+  auto obs = file.open_group("obs");
+  const std::string index = file.has_attr("obs", "_index") ? file.attr_string("obs", "_index") : "_index";
+  const auto rows = obs.shape(index).at(0);
+  std::vector<std::string> order;
+  if (file.has_attr("obs", "column-order")) {
+    // anndata writes an empty float64 array for "no columns"; attr_strings reads string lists only
+    try {
+      order = file.attr_strings("obs", "column-order");
+    } catch (const std::exception&) {
+      order.clear();
+    }
+  }
+  for (const auto& c : columns) {
+    if (c.size() != rows) {
+      throw DataError({path, "obs/" + c.name, std::to_string(c.size())}, "has " + std::to_string(c.size()) +
+                                                                            " rows, obs has " + std::to_string(rows));
+    }
+    if (obs.exists(c.name)) check(H5Ldelete(obs.id(), c.name.c_str(), H5P_DEFAULT), path, "obs/" + c.name, "cannot replace column");
+    write_column(obs, c);
+    if (std::find(order.begin(), order.end(), c.name) == order.end()) order.push_back(c.name);
+  }
+  if (H5Aexists(obs.id(), "column-order") > 0) check(H5Adelete(obs.id(), "column-order"), path, "obs", "cannot rewrite column-order");
+  set_string_list_attr(obs, "column-order", order);
+}
 
 void write_h5ad(const std::string& path, const CellMatrix& cells, const std::map<std::string, UnsScalar>& uns) {
   cells.X.validate(path);

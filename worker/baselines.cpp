@@ -65,6 +65,7 @@ Features pca_features(const CsrMatrix& X, const std::vector<std::size_t>& train,
   f.dim = k;
   f.train = to_vector(scores_train);
   if (!test.empty()) f.test = to_vector((dense_rows(X, test) - mean).matmul(components_t) / scale);
+  f.basis = {to_vector(mean), to_vector(components_t), to_vector(scale)};
   return f;
 }
 
@@ -75,7 +76,11 @@ std::vector<double> probabilities(const torch::Tensor& p) {
   return std::vector<double>(c.data_ptr<double>(), c.data_ptr<double>() + c.numel());
 }
 
-std::vector<double> fit_logreg(const nlohmann::json& config, const Features& f, const torch::Tensor& y) {
+NamedArray named(const std::string& name, const torch::Tensor& t) {
+  return {name, std::vector<std::int64_t>(t.sizes().begin(), t.sizes().end()), to_vector(t.detach())};
+}
+
+std::vector<double> fit_logreg(const nlohmann::json& config, const Features& f, const torch::Tensor& y, NamedArrays* fitted) {
   const double l2 = config.value("l2", 1.0);
   const int max_iter = config.value("max_iter", 100);
   const auto x = from_vector(f.train, f.dim);
@@ -92,10 +97,12 @@ std::vector<double> fit_logreg(const nlohmann::json& config, const Features& f, 
   };
   opt.step(closure);
   torch::NoGradGuard no_grad;
+  if (fitted) *fitted = {named("head.weight", w.reshape({1, f.dim})), named("head.bias", b)};
   return probabilities(torch::sigmoid(from_vector(f.test, f.dim).matmul(w) + b));
 }
 
-std::vector<double> fit_mlp(const HeadTraining& head, const Features& f, const torch::Tensor& y, std::uint64_t seed) {
+std::vector<double> fit_mlp(const HeadTraining& head, const Features& f, const torch::Tensor& y, std::uint64_t seed,
+                            NamedArrays* fitted) {
   torch::manual_seed(seed);
   torch::nn::Sequential net;
   std::int64_t in = f.dim;
@@ -123,19 +130,74 @@ std::vector<double> fit_mlp(const HeadTraining& head, const Features& f, const t
   }
   net->eval();
   torch::NoGradGuard no_grad;
+  if (fitted) {
+    fitted->clear();
+    for (const auto& item : net->named_parameters()) fitted->push_back(named("head." + item.key(), item.value()));
+  }
   return probabilities(torch::softmax(net->forward(from_vector(f.test, f.dim)), 1).select(1, 1));
+}
+
+torch::Tensor tensor_of(const NamedArrays& arrays, const std::string& name) {
+  for (const auto& a : arrays) {
+    if (a.name == name) {
+      return torch::from_blob(const_cast<float*>(a.values.data()), a.shape, torch::kFloat32).clone();
+    }
+  }
+  throw DataError({"", "head", name}, "the fitted head has no parameter of this name");
 }
 
 }  // namespace
 
 std::vector<double> fit_predict(const std::string& model, const nlohmann::json& config, const HeadTraining& head,
-                                const Features& features, const std::vector<std::int8_t>& y_train, std::uint64_t seed) {
-  if (features.test.empty()) return {};
+                                const Features& features, const std::vector<std::int8_t>& y_train, std::uint64_t seed,
+                                NamedArrays* fitted) {
+  if (features.test.empty() && !fitted) return {};
   std::vector<float> yf(y_train.begin(), y_train.end());
   const auto y = torch::from_blob(yf.data(), {static_cast<std::int64_t>(yf.size())}, torch::kFloat32).clone();
-  if (model == "logreg") return fit_logreg(config, features, y);
-  if (model == "mlp") return fit_mlp(head, features, y, seed);
+  if (model == "logreg") return fit_logreg(config, features, y, fitted);
+  if (model == "mlp") return fit_mlp(head, features, y, seed, fitted);
   throw ConfigError({"", "model", model}, "not a baseline model");
+}
+
+std::vector<double> apply_head(const std::string& model, const NamedArrays& fitted, const std::vector<float>& x, std::int64_t dim) {
+  torch::NoGradGuard no_grad;
+  const auto rows = from_vector(x, dim);
+  if (model == "logreg") {
+    return probabilities(torch::sigmoid(rows.matmul(tensor_of(fitted, "head.weight").t()).squeeze(1) + tensor_of(fitted, "head.bias")));
+  }
+  if (model != "mlp") throw ConfigError({"", "head", model}, "not a head kind (logreg or mlp)");
+  // Linear layers head.0, head.2, ... with ReLU between them, as make_head/fit_mlp build them.
+  std::vector<int> layers;
+  for (const auto& a : fitted) {
+    const auto dot = a.name.find('.', 5);
+    if (a.name.rfind("head.", 0) != 0 || dot == std::string::npos || a.name.substr(dot) != ".weight") continue;
+    const std::string index = a.name.substr(5, dot - 5);
+    if (!index.empty() && std::all_of(index.begin(), index.end(), [](char c) { return c >= '0' && c <= '9'; })) {
+      layers.push_back(std::stoi(index));
+    }
+  }
+  std::sort(layers.begin(), layers.end());
+  if (layers.empty()) throw DataError({"", "head", "head.0.weight"}, "the fitted head has no Linear layer");
+  auto h = rows;
+  for (std::size_t i = 0; i < layers.size(); ++i) {
+    const std::string prefix = "head." + std::to_string(layers[i]);
+    h = torch::nn::functional::linear(h, tensor_of(fitted, prefix + ".weight"), tensor_of(fitted, prefix + ".bias"));
+    if (i + 1 < layers.size()) h = torch::relu(h);
+  }
+  if (h.size(1) != 2) throw DataError({"", "head", std::to_string(h.size(1))}, "the head's last layer must have 2 outputs");
+  return probabilities(torch::softmax(h, 1).select(1, 1));
+}
+
+std::vector<float> apply_pca(const PcaBasis& basis, const std::vector<float>& x, std::int64_t genes) {
+  torch::NoGradGuard no_grad;
+  const auto k = static_cast<std::int64_t>(basis.scale.size());
+  if (static_cast<std::int64_t>(basis.mean.size()) != genes || static_cast<std::int64_t>(basis.components.size()) != genes * k) {
+    throw DataError({"", "pca", std::to_string(genes)}, "the PCA basis does not match the gene count");
+  }
+  const auto mean = from_vector(basis.mean, genes);
+  const auto components = from_vector(basis.components, k);
+  const auto scale = from_vector(basis.scale, k);
+  return to_vector((from_vector(x, genes) - mean).matmul(components) / scale);
 }
 
 std::vector<std::int64_t> torch_randperm(std::int64_t n, std::uint64_t seed) {

@@ -151,6 +151,7 @@ void write_embedding_cache(const std::string& path, const std::string& key, cons
     file.write_strings("obs_names", e.obs_names);
     file.write("y", e.y);
     file.write_strings("groups", e.groups);
+    if (!e.gene_keys.empty()) file.write_strings("gene_keys", e.gene_keys);
     file.set_attr("embedding_key", key);
     file.flush();
   }
@@ -171,6 +172,7 @@ CachedEmbeddings read_embedding_cache(const std::string& path, const std::string
   e.obs_names = file.read_strings("obs_names");
   e.y = file.read<std::int8_t>("y");
   e.groups = file.read_strings("groups");
+  if (file.exists("gene_keys")) e.gene_keys = file.read_strings("gene_keys");
   if (static_cast<std::int64_t>(e.obs_names.size()) != e.n || static_cast<std::int64_t>(e.y.size()) != e.n ||
       static_cast<std::int64_t>(e.groups.size()) != e.n) {
     throw IoError({path, "", ""}, "inconsistent row counts: truncated cache file");

@@ -61,6 +61,7 @@ struct CachedEmbeddings {
   std::vector<std::string> obs_names;
   std::vector<std::int8_t> y;
   std::vector<std::string> groups;
+  std::vector<std::string> gene_keys;  ///< the dataset's gene keys (what a predictor made from it needs); may be empty
 };
 void write_embedding_cache(const std::string& path, const std::string& key, const CachedEmbeddings& e);
 /// Throws IoError when the file is missing, unreadable or written for another key.

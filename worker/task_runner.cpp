@@ -17,6 +17,7 @@
 #include "jobs/models.h"
 #include "worker/baselines.h"
 #include "worker/finetune.h"
+#include "worker/predictor.h"
 
 namespace sdm::worker {
 
@@ -57,6 +58,12 @@ HeadTraining head_training(const nlohmann::json& config) {
 }
 
 Split protocol_split(const nlohmann::json& config, const Pool& pool);
+
+/// How pooled genes are named: Ensembl ids only when every dataset lacks symbols (make_pool's rule).
+std::string gene_key_of(const std::vector<std::shared_ptr<const LoadedDataset>>& datasets) {
+  const bool all_ensembl = std::all_of(datasets.begin(), datasets.end(), [](const auto& d) { return d->keys_are_ensembl; });
+  return all_ensembl ? "ensembl" : "symbol";
+}
 
 /// Few-shot: k labelled cells per class of the held-out dataset move from test into training (seeded choice; a
 /// class keeps at least one test cell). Returns a note when a class had fewer than k + 1 cells.
@@ -192,15 +199,22 @@ void run_baseline(CellRecord& record, const nlohmann::json& task, WorkerState& s
     X = select_columns(X, genes);
     state.features = std::make_shared<Features>(
         pca_features(X, split.train, split.test, pre.at("pca").get<int>(), config.at("seed").get<std::uint64_t>()));
+    // what a predictor made from these features needs to rebuild them for new cells
+    for (auto g : genes) state.features->genes.push_back(pool->genes[static_cast<std::size_t>(g)]);
+    if (options.values == ValueKind::kCounts) state.features->norm_genes = pool->genes;
+    state.features->gene_key = gene_key_of(loaded);
     state.pool = pool;
     state.test_rows = std::make_shared<std::vector<std::size_t>>(split.test);
     state.train_y.clear();
     for (auto r : split.train) state.train_y.push_back(pool->y[r]);
     state.features_key = key;
   }
+  const bool keep = !task.value("artifact_dir", std::string()).empty();
+  NamedArrays fitted;
   const auto scores = fit_predict(model, config.at("model").at("config"), head_training(config), *state.features,
-                                  state.train_y, config.at("seed").get<std::uint64_t>());
+                                  state.train_y, config.at("seed").get<std::uint64_t>(), keep ? &fitted : nullptr);
   score(record, config, *state.pool, *state.test_rows, scores, state.split_note);
+  if (keep) save_baseline_predictor(task, *state.features, fitted);
 }
 
 /// A frozen foundation model: the cached embeddings of each dataset, pooled, split, and the head fitted on them.
@@ -209,6 +223,8 @@ void run_frozen(CellRecord& record, const nlohmann::json& task) {
   Pool pool;
   std::vector<float> X;
   std::int64_t d = -1;
+  std::vector<std::vector<std::string>> train_genes;
+  const auto train_ids = config.at("train_datasets").get<std::vector<std::string>>();
   std::vector<std::string> ids = config.at("train_datasets").get<std::vector<std::string>>();
   for (const auto& id : config.at("test_datasets")) {
     if (std::find(ids.begin(), ids.end(), id.get<std::string>()) == ids.end()) ids.push_back(id);
@@ -218,6 +234,7 @@ void run_frozen(CellRecord& record, const nlohmann::json& task) {
     const CachedEmbeddings e = read_embedding_cache(entry.at("path"), entry.at("key"));
     if (d >= 0 && e.d != d) throw DataError({entry.at("path"), "cell_embedding", std::to_string(e.d)}, "embedding width differs between datasets");
     d = e.d;
+    if (std::find(train_ids.begin(), train_ids.end(), id) != train_ids.end()) train_genes.push_back(e.gene_keys);
     const auto index = static_cast<std::int32_t>(pool.dataset_ids.size());
     pool.dataset_ids.push_back(id);
     X.insert(X.end(), e.values.begin(), e.values.end());
@@ -238,14 +255,20 @@ void run_frozen(CellRecord& record, const nlohmann::json& task) {
     train_y.push_back(pool.y[r]);
   }
   for (auto r : split.test) f.test.insert(f.test.end(), X.begin() + static_cast<long>(r) * d, X.begin() + static_cast<long>(r + 1) * d);
-  const auto scores = fit_predict("mlp", nlohmann::json::object(), head_training(config), f, train_y, config.at("seed").get<std::uint64_t>());
+  const bool keep = !task.value("artifact_dir", std::string()).empty();
+  NamedArrays fitted;
+  const auto scores = fit_predict("mlp", nlohmann::json::object(), head_training(config), f, train_y,
+                                  config.at("seed").get<std::uint64_t>(), keep ? &fitted : nullptr);
   score(record, config, pool, split.test, scores, note);
+  if (keep) save_encoder_predictor(task, train_genes, "symbol", fitted);
 }
 
 /// A LoRA cell's data: every cell of its datasets tokenized by the model, pooled with labels and samples.
 struct TokenPool {
   TokenizedCells tokens;
   Pool pool;
+  std::vector<std::vector<std::string>> train_genes;  ///< gene keys of each training dataset
+  std::string gene_key = "symbol";
 };
 
 TokenPool tokenize_pool(const nlohmann::json& task, WorkerState& state, const LoadedModel& model) {
@@ -263,6 +286,9 @@ TokenPool tokenize_pool(const nlohmann::json& task, WorkerState& state, const Lo
       throw ConfigError({d->path, "data.values", "log1p"}, "foundation models tokenize raw counts; use values: counts");
     }
     TokenizedCells t = tokenize_cells(model, d->X, d->genes.symbols, d->genes.ensembl, d->obs_names, seed);
+    const auto& train_ids = config.at("train_datasets");
+    if (std::find(train_ids.begin(), train_ids.end(), id) != train_ids.end()) out.train_genes.push_back(d->gene_keys);
+    if (d->keys_are_ensembl) out.gene_key = "ensembl";
     const auto index = static_cast<std::int32_t>(out.pool.dataset_ids.size());
     out.pool.dataset_ids.push_back(id);
     for (std::size_t r = 0; r < t.size(); ++r) {
@@ -312,6 +338,7 @@ void run_lora(CellRecord& record, const nlohmann::json& task, WorkerState& state
   const FineTuneResult result = lora_share(task, state, data, split, note);
   score(record, task.at("config"), data.pool, split.test, result.test_scores, note);
   record.set("device", result.log.value("device", std::string("cpu")));
+  if (!task.value("artifact_dir", std::string()).empty()) save_encoder_predictor(task, data.train_genes, data.gene_key, {});
   spdlog::info("lora cell {}: {} steps on {} rank(s), final loss {:.4f}, {:.1f} s", task.at("cell_id").get<std::string>().substr(0, 12),
                result.log.value("steps", 0), result.log.value("ranks", 1),
                result.log.at("step_loss").empty() ? NAN : result.log.at("step_loss").back().get<double>(),
@@ -395,7 +422,7 @@ nlohmann::json run_embed(const nlohmann::json& task, WorkerState& state) {
       spdlog::warn("{}: {} of {} cells share no gene with the {} vocabulary", id, e.cells_without_genes, e.n,
                    model.at("name").get<std::string>());
     }
-    write_embedding_cache(task.at("cache_path"), task.at("key"), CachedEmbeddings{e.values, e.n, e.d, d->obs_names, d->y, d->groups});
+    write_embedding_cache(task.at("cache_path"), task.at("key"), CachedEmbeddings{e.values, e.n, e.d, d->obs_names, d->y, d->groups, d->gene_keys});
     spdlog::info("embedded {} ({} cells, {} tokens) with {} in {:.2f} s", id, e.n, e.tokens,
                  model.at("name").get<std::string>(), e.forward_s);
   } catch (const std::exception& e) {

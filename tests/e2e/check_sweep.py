@@ -1,7 +1,7 @@
 """End-to-end sweep tests (issue 4 / CONTRACTS §7-§10), real MPI ranks and real files.
 
 usage: check_sweep.py SDM MPIEXEC WORKDIR CASE
-CASE: basic | kill | drain | corrupt | lock | signal | freeze | strategies | dataparallel | models2 | models3
+CASE: basic | kill | drain | corrupt | lock | signal | freeze | strategies | dataparallel | models2 | models3 | predict
 """
 import hashlib
 import json
@@ -525,11 +525,78 @@ elif CASE in ("models2", "models3"):
         by_id = dict(zip(text(cells["cell_id"]), text(cells["model"])))
         ranks = {}
         for c in os.listdir(artifacts):
+            if not os.path.exists(os.path.join(artifacts, c, "train_log.json")):
+                continue  # a freeze cell's predictor
             ranks.setdefault(by_id[c], set()).add(json.load(open(os.path.join(artifacts, c, "train_log.json")))["ranks"])
         expect(ranks == {"cellplm": {1}, "tgpt": {2}, "llama": {2}, "chatglm": {2}},
                f"LoRA ranks per model {ranks}: data-parallel, CellPLM excluded from sharding")
     # the anndata 0.7.8 fixture and a synthetic dataset
     check_embed(dims, [FIXTURE_H5AD, os.path.join(data, "P05.h5ad")])
+elif CASE == "predict":
+    # Issue 10: every trained cell keeps what it needs to predict again. `sdm predict` on a cell's own test file
+    # must give back the scores the sweep stored (baselines: genes, normalization and PCA basis; frozen encoder:
+    # embeddings + head; LoRA: adapters merged + head), as CSV and as obs columns of an .h5ad copy; an input that
+    # lacks most of the genes is refused with its coverage.
+    import anndata
+    synth(data)
+    store = os.path.join(WORK, "predict", "store.h5")
+    shutil.rmtree(os.path.dirname(store), ignore_errors=True)
+    spec = os.path.join(WORK, "predict.yaml")
+    write_spec(spec, store, data, ["P01", "P02", "P05"],
+               [{"name": "logreg"}, {"name": "mlp"}, {"name": "scgpt", "preset": "tiny"}],
+               [{"name": "cross-data"}], "strategies: [freeze, lora]\nstrategy_options: {lora: {dropout: 0.0}}\n")
+    run(["sweep", spec], np_=3, timeout=900)
+    rows = store_rows(store)
+    cells, preds = rows["cells"], rows["predictions"]
+    cid, model_, strat, group = (text(cells[k]) for k in ("cell_id", "model", "strategy", "test_group"))
+    expect(len(cid) == 3 * 4 and set(text(cells["status"])) == {"done"}, f"{len(cid)} cells done")
+    pcell, pobs = text(preds["cell_id"]), text(preds["obs_name"])
+    stored = {}
+    for c, o, y in zip(pcell, pobs, preds["y_score"]):
+        stored.setdefault(c, {})[o] = float(y)
+    out_dir = os.path.join(WORK, "predict", "out")
+    os.makedirs(out_dir, exist_ok=True)
+    for i, c in enumerate(cid):
+        manifest = json.load(open(os.path.join(os.path.dirname(store), "artifacts", c, "predictor.json")))
+        expect(manifest["cell_id"] == c and manifest["model"]["name"] == model_[i], f"{model_[i]} {strat[i]} {c[:12]}: predictor.json")
+        src = os.path.join(data, group[i] + ".h5ad")
+        csv = os.path.join(out_dir, c[:12] + ".csv")
+        p = run(["predict", "--store", store, "--cell", c[:16], "--input", src, "--out", csv])
+        lines = open(csv).read().splitlines()
+        expect(lines[0] == "obs_name,p_sensitive,prediction", "CSV header")
+        got = {ln.split(",")[0]: (float(ln.split(",")[1]), ln.split(",")[2]) for ln in lines[1:]}
+        want = stored[c]
+        expect(set(got) == set(want), f"{model_[i]} {strat[i]} {group[i]}: one prediction per cell ({len(got)})")
+        worst = max(abs(got[o][0] - want[o]) for o in want)
+        expect(worst < 2e-5 and all((got[o][0] >= 0.5) == (got[o][1] == "sensitive") for o in got),
+               f"{model_[i]} {strat[i]} {group[i]}: predict reproduces the sweep's scores (max |diff| {worst:.2e})")
+        expect("gene coverage 100.0%" in p.stderr and "labelled by obs 'condition'" in p.stderr,
+               f"{model_[i]} {strat[i]}: coverage and the input's own labels reported")
+    # .h5ad out: a copy of the input with two obs columns, readable by anndata
+    lora = cid[strat.index("lora")]
+    h5 = os.path.join(out_dir, "with_preds.h5ad")
+    run(["predict", "--store", store, "--cell", lora, "--input", os.path.join(data, "P05.h5ad"), "--out", h5])
+    a = anndata.read_h5ad(h5)
+    ref = anndata.read_h5ad(os.path.join(data, "P05.h5ad"))
+    expect(list(a.obs.columns) == list(ref.obs.columns) + ["sdm_p_sensitive", "sdm_prediction"]
+           and str(a.obs["sdm_prediction"].dtype) == "category"
+           and np.array_equal((a.obs["sdm_p_sensitive"] >= 0.5), a.obs["sdm_prediction"] == "sensitive")
+           and (a.X != ref.X).nnz == 0, "h5ad output: the input plus sdm_p_sensitive and sdm_prediction, read by anndata")
+    # an input with a fifth of the genes: refused, with the coverage
+    few = os.path.join(out_dir, "few_genes.h5ad")
+    import scipy.sparse
+    k = ref.n_vars // 5
+    anndata.AnnData(X=scipy.sparse.csr_matrix(ref.X.toarray()[:, :k]), obs=ref.obs.copy(), var=ref.var.iloc[:k].copy()).write_h5ad(few)
+    base = cid[model_.index("logreg")]
+    p = run(["predict", "--store", store, "--cell", base, "--input", few, "--out", os.path.join(out_dir, "x.csv")], check=False)
+    expect(p.returncode != 0 and "coverage" in p.stderr and "%" in p.stderr and "few_genes.h5ad" in p.stderr
+           and not os.path.exists(os.path.join(out_dir, "x.csv")), "too few genes: refused with the coverage, no output")
+    p = run(["predict", "--store", store, "--cell", base, "--input", few, "--out", os.path.join(out_dir, "x.csv"),
+             "--min-coverage", "0.1"])
+    expect(len(open(os.path.join(out_dir, "x.csv")).read().splitlines()) == ref.n_obs + 1, "--min-coverage lowers the floor")
+    p = run(["predict", "--store", store, "--cell", "ffffffffffff", "--input", few, "--out", os.path.join(out_dir, "y.csv")],
+            check=False)
+    expect(p.returncode != 0 and "--cell" in p.stderr, "an unknown cell id is one clear error")
 else:
     sys.exit("unknown case " + CASE)
 print("PASS", CASE)
