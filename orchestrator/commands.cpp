@@ -15,6 +15,7 @@ std::unique_ptr<Command> make_consolidate_command();
 std::unique_ptr<Command> make_models_command();
 std::unique_ptr<Command> make_embed_command();
 std::unique_ptr<Command> make_predict_command();
+std::unique_ptr<Command> make_stats_command();
 }  // namespace sdm::orchestrator
 namespace sdm::synth {
 std::unique_ptr<orchestrator::Command> make_synth_command();
@@ -35,6 +36,7 @@ std::vector<std::unique_ptr<Command>> make_commands() {
   commands.push_back(make_status_command());
   commands.push_back(make_export_command());
   commands.push_back(make_compare_command());
+  commands.push_back(make_stats_command());
   commands.push_back(make_consolidate_command());
   commands.push_back(make_predict_command());
   return commands;

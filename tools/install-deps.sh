@@ -19,7 +19,7 @@ PACKAGES=(
   # the Slurm tests start a single-node Slurm (munge comes with it)
   slurm-wlm
   # independent references for tests (always /usr/bin/python3)
-  python3 python3-anndata python3-h5py python3-numpy python3-torch python3-sklearn python3-yaml python3-sentencepiece
+  python3 python3-anndata python3-h5py python3-numpy python3-scipy python3-torch python3-sklearn python3-yaml python3-sentencepiece
 )
 
 SUDO=""

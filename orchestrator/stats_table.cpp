@@ -1,0 +1,219 @@
+#include "orchestrator/stats_table.h"
+
+#include <algorithm>
+#include <cmath>
+#include <set>
+
+#include "common/error.h"
+
+namespace sdm::orchestrator {
+namespace {
+
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+std::string join(const std::vector<std::string>& parts, const std::string& sep) {
+  std::string out;
+  for (const auto& p : parts) out += (out.empty() ? "" : sep) + p;
+  return out;
+}
+
+bool is_text_field(const std::string& name) {
+  for (const auto& f : cell_fields()) {
+    if (f.name == name) return f.kind == FieldKind::kText;
+  }
+  return false;
+}
+
+/// value per unit per `by` value, within one group
+struct GroupData {
+  std::map<std::string, std::map<std::string, std::vector<double>>> values;  // by -> unit -> values
+  std::set<std::string> units;
+};
+
+}  // namespace
+
+namespace {
+
+void check_metric_name(const std::string& metric) {
+  const auto& metrics = metric_names();
+  if (std::find(metrics.begin(), metrics.end(), metric) == metrics.end()) {
+    throw ConfigError({"", "--metric", metric}, "not a metric; one of " + join(metrics, ", "));
+  }
+}
+
+}  // namespace
+
+std::vector<BreakdownValue> read_breakdown_metric(const std::string& store, const std::string& metric) {
+  check_metric_name(metric);
+  const TextTable t = read_store_group(store, "breakdown", breakdown_fields());
+  const auto column = [&](const std::string& name) {
+    const auto it = std::find(t.header.begin(), t.header.end(), name);
+    if (it == t.header.end()) throw DataError({store, "breakdown/" + name, ""}, "missing column");
+    return static_cast<std::size_t>(it - t.header.begin());
+  };
+  const auto id = column("cell_id"), dataset = column("dataset"), value = column(metric);
+  std::vector<BreakdownValue> out;
+  for (const auto& row : t.rows) {
+    const std::string& v = row[value];
+    out.push_back({row[id], row[dataset], v == "NaN" || v.empty() ? kNaN : std::stod(v)});
+  }
+  return out;
+}
+
+std::vector<StatsGroup> compute_stats(const std::vector<CellRecord>& cells, const std::vector<BreakdownValue>& breakdown,
+                                      const StatsOptions& options) {
+  check_metric_name(options.metric);
+  for (const auto& f : options.within) {
+    if (!is_text_field(f)) throw ConfigError({"", "--within", f}, "not a text field of /cells (e.g. strategy, protocol, split, preset)");
+  }
+  if (!is_text_field(options.by)) throw ConfigError({"", "--by", options.by}, "not a text field of /cells (e.g. model)");
+  if (!(options.alpha > 0 && options.alpha < 1)) throw ConfigError({"", "--alpha", std::to_string(options.alpha)}, "must lie in (0, 1)");
+
+  std::map<std::string, std::vector<const BreakdownValue*>> by_cell;
+  for (const auto& b : breakdown) by_cell[b.cell_id].push_back(&b);
+  std::map<std::string, GroupData> groups;
+  for (const auto& c : cells) {
+    if (c.text("status") != "done") continue;
+    std::vector<std::string> key;
+    for (const auto& f : options.within) key.push_back(c.text(f));
+    GroupData& g = groups[join(key, " / ")];
+    const std::string unit_tail = "|" + c.text("split") + "|fold " + std::to_string(c.integer("fold")) + "|seed " +
+                                  std::to_string(c.integer("seed"));
+    auto& per_unit = g.values[c.text(options.by)];
+    const auto parts = by_cell.find(c.text("cell_id"));
+    if (parts != by_cell.end() && !parts->second.empty()) {
+      for (const auto* b : parts->second) {
+        if (std::isnan(b->value)) continue;
+        per_unit[b->dataset + unit_tail].push_back(b->value);
+        g.units.insert(b->dataset + unit_tail);
+      }
+    } else if (!std::isnan(c.real(options.metric))) {
+      per_unit[c.text("test_group") + unit_tail].push_back(c.real(options.metric));
+      g.units.insert(c.text("test_group") + unit_tail);
+    }
+  }
+
+  std::vector<StatsGroup> out;
+  for (auto& [within, data] : groups) {
+    StatsGroup g;
+    g.within = within;
+    g.units = static_cast<std::int64_t>(data.units.size());
+    std::map<std::string, std::map<std::string, double>> value;  // by -> unit -> mean of its values
+    for (auto& [name, units] : data.values) {
+      if (units.empty()) continue;
+      g.names.push_back(name);
+      for (auto& [unit, vs] : units) {
+        if (vs.size() > 1) g.duplicates += static_cast<std::int64_t>(vs.size() - 1);
+        double sum = 0;
+        for (double v : vs) sum += v;
+        value[name][unit] = sum / static_cast<double>(vs.size());
+      }
+    }
+    std::vector<std::vector<double>> complete;
+    for (const auto& unit : data.units) {
+      std::vector<double> row;
+      for (const auto& name : g.names) {
+        const auto it = value[name].find(unit);
+        if (it == value[name].end()) break;
+        row.push_back(it->second);
+      }
+      if (row.size() == g.names.size()) complete.push_back(row);
+    }
+    g.friedman = complete.empty() ? FriedmanResult{kNaN, kNaN, {}, 0} : friedman(complete);
+    g.critical_difference = critical_difference(static_cast<int>(g.names.size()), g.friedman.blocks, options.alpha);
+    std::vector<double> p;
+    for (std::size_t i = 0; i < g.names.size(); ++i) {
+      for (std::size_t j = i + 1; j < g.names.size(); ++j) {
+        PairResult pr;
+        pr.a = g.names[i];
+        pr.b = g.names[j];
+        std::vector<double> x, y, diff;
+        for (const auto& unit : data.units) {
+          const auto a = value[pr.a].find(unit), b = value[pr.b].find(unit);
+          const bool has_a = a != value[pr.a].end(), has_b = b != value[pr.b].end();
+          if (has_a && has_b) {
+            x.push_back(a->second);
+            y.push_back(b->second);
+            diff.push_back(a->second - b->second);
+          } else if (has_a || has_b) {
+            ++pr.dropped;
+          }
+        }
+        pr.n = static_cast<std::int64_t>(x.size());
+        pr.test = x.empty() ? WilcoxonResult{kNaN, kNaN, 0, false} : wilcoxon_signed_rank(x, y);
+        pr.median_diff = median(diff);
+        pr.ci = bootstrap_median_ci(diff, options.resamples, 0.95, options.seed + g.pairs.size());
+        p.push_back(pr.test.p);
+        g.pairs.push_back(pr);
+      }
+    }
+    const auto adjusted = holm_adjust(p);
+    for (std::size_t i = 0; i < g.pairs.size(); ++i) {
+      auto& pr = g.pairs[i];
+      pr.p_holm = adjusted[i];
+      if (std::isnan(pr.p_holm)) {
+        pr.verdict = "n/a";
+      } else if (pr.p_holm < options.alpha && pr.median_diff != 0) {
+        pr.verdict = (pr.median_diff > 0 ? pr.a : pr.b) + " better";
+      } else {
+        pr.verdict = "no difference";
+      }
+    }
+    out.push_back(std::move(g));
+  }
+  return out;
+}
+
+TextTable stats_pairs_table(const std::vector<StatsGroup>& groups, const StatsOptions& options) {
+  TextTable t;
+  t.header = {join(options.within, " / "), "a", "b", "n", "dropped", "median " + options.metric + " (a - b)", "95% CI",
+              "W", "p", "p (Holm)", "verdict"};
+  for (const auto& g : groups) {
+    for (const auto& p : g.pairs) {
+      t.rows.push_back({g.within, p.a, p.b, std::to_string(p.n), std::to_string(p.dropped), format_number(p.median_diff),
+                        "[" + format_number(p.ci.low) + ", " + format_number(p.ci.high) + "]", format_number(p.test.statistic),
+                        format_number(p.test.p), format_number(p.p_holm), p.verdict});
+    }
+  }
+  return t;
+}
+
+TextTable stats_groups_table(const std::vector<StatsGroup>& groups, const StatsOptions& options) {
+  TextTable t;
+  t.header = {join(options.within, " / "), options.by + "s", "units", "complete units", "Friedman chi2", "p",
+              "critical difference", "mean rank (1 = best " + options.metric + ")"};
+  for (const auto& g : groups) {
+    std::vector<std::pair<double, std::string>> ranked;
+    for (std::size_t i = 0; i < g.friedman.mean_ranks.size(); ++i) ranked.emplace_back(g.friedman.mean_ranks[i], g.names[i]);
+    std::sort(ranked.begin(), ranked.end());
+    std::string ranks;
+    for (const auto& [r, name] : ranked) ranks += (ranks.empty() ? "" : ", ") + name + " " + format_number(r);
+    t.rows.push_back({g.within, std::to_string(g.names.size()), std::to_string(g.units), std::to_string(g.friedman.blocks),
+                      format_number(g.friedman.statistic), format_number(g.friedman.p), format_number(g.critical_difference),
+                      ranks});
+  }
+  return t;
+}
+
+nlohmann::json stats_json(const std::vector<StatsGroup>& groups, const StatsOptions& options) {
+  const auto num = [](double v) { return std::isnan(v) ? nlohmann::json(nullptr) : nlohmann::json(v); };
+  nlohmann::json out{{"metric", options.metric}, {"by", options.by}, {"within", options.within}, {"alpha", options.alpha},
+                     {"groups", nlohmann::json::array()}};
+  for (const auto& g : groups) {
+    nlohmann::json pairs = nlohmann::json::array();
+    for (const auto& p : g.pairs) {
+      pairs.push_back({{"a", p.a}, {"b", p.b}, {"n", p.n}, {"dropped", p.dropped}, {"median_diff", num(p.median_diff)},
+                       {"ci_low", num(p.ci.low)}, {"ci_high", num(p.ci.high)}, {"statistic", num(p.test.statistic)},
+                       {"p", num(p.test.p)}, {"exact", p.test.exact}, {"p_holm", num(p.p_holm)}, {"verdict", p.verdict}});
+    }
+    nlohmann::json ranks = nlohmann::json::object();
+    for (std::size_t i = 0; i < g.friedman.mean_ranks.size(); ++i) ranks[g.names[i]] = g.friedman.mean_ranks[i];
+    out["groups"].push_back({{"within", g.within}, {"names", g.names}, {"units", g.units},
+                             {"complete_units", g.friedman.blocks}, {"friedman_statistic", num(g.friedman.statistic)},
+                             {"friedman_p", num(g.friedman.p)}, {"critical_difference", num(g.critical_difference)},
+                             {"mean_ranks", ranks}, {"duplicates", g.duplicates}, {"pairs", pairs}});
+  }
+  return out;
+}
+
+}  // namespace sdm::orchestrator
