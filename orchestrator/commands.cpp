@@ -16,6 +16,7 @@ std::unique_ptr<Command> make_models_command();
 std::unique_ptr<Command> make_embed_command();
 std::unique_ptr<Command> make_predict_command();
 std::unique_ptr<Command> make_stats_command();
+std::unique_ptr<Command> make_verify_command();
 }  // namespace sdm::orchestrator
 namespace sdm::synth {
 std::unique_ptr<orchestrator::Command> make_synth_command();
@@ -38,6 +39,7 @@ std::vector<std::unique_ptr<Command>> make_commands() {
   commands.push_back(make_compare_command());
   commands.push_back(make_stats_command());
   commands.push_back(make_consolidate_command());
+  commands.push_back(make_verify_command());
   commands.push_back(make_predict_command());
   return commands;
 }

@@ -1,7 +1,7 @@
 """End-to-end sweep tests (issue 4 / CONTRACTS §7-§10), real MPI ranks and real files.
 
 usage: check_sweep.py SDM MPIEXEC WORKDIR CASE
-CASE: basic | kill | drain | corrupt | lock | signal | freeze | strategies | dataparallel | models2 | models3 | predict
+CASE: basic | kill | drain | corrupt | lock | signal | freeze | strategies | dataparallel | models2 | models3 | predict | verify
 """
 import hashlib
 import json
@@ -597,6 +597,51 @@ elif CASE == "predict":
     p = run(["predict", "--store", store, "--cell", "ffffffffffff", "--input", few, "--out", os.path.join(out_dir, "y.csv")],
             check=False)
     expect(p.returncode != 0 and "--cell" in p.stderr, "an unknown cell id is one clear error")
+elif CASE == "verify":
+    # Issue 12: `sdm verify` passes a fresh store and names each kind of damage: a record edited after commit,
+    # a store row that disagrees with its record, a missing record, a lost prediction row, another schema version.
+    synth(data)
+    store = os.path.join(WORK, "verify", "store.h5")
+    shutil.rmtree(os.path.dirname(store), ignore_errors=True)
+    spec = os.path.join(WORK, "verify.yaml")
+    write_spec(spec, store, data, ["P01", "P02", "P05"], [{"name": "logreg"}],
+               [{"name": "pooled", "folds": 2, "split": "cell"}, {"name": "cross-data"}])
+    run(["sweep", spec], np_=3)
+    p = run(["verify", store])
+    expect("verify: OK (5 cells, 5 records" in p.stdout, "a fresh store verifies: " + p.stdout.strip().splitlines()[-1])
+    ids = text(store_rows(store)["cells"]["cell_id"])
+    rec = os.path.join(os.path.dirname(store), "records", ids[0] + ".h5")
+    keep = rec + ".orig"
+    shutil.copy(rec, keep)
+
+    def verify_fails(what, *needles):
+        p = run(["verify", store, "--json"], check=False)
+        out = json.loads(p.stdout)
+        problems = " | ".join(out["problems"])
+        expect(p.returncode == 1 and not out["ok"] and all(n in problems for n in needles), f"{what}: {problems[:160]}")
+
+    with h5py.File(rec, "r+") as f:
+        f.attrs["f1"] = 0.123
+    verify_fails("a record edited after commit", "changed since it was committed", "differ in f1")
+    shutil.copy(keep, rec)
+    with h5py.File(store, "r+") as f:
+        f["cells/auroc"][1] = 0.5 if f["cells/auroc"][1] != 0.5 else 0.25
+    verify_fails("a store row unlike its record", ids[1][:12], "differ in auroc")
+    run(["consolidate", store], np_=2)
+    expect(run(["verify", store]).returncode == 0, "consolidate repairs the store")
+    os.rename(rec, keep + "2")
+    verify_fails("a missing record", "no record file")
+    os.rename(keep + "2", rec)
+    with h5py.File(store, "r+") as f:
+        for k in list(f["predictions"]):
+            v = f["predictions/" + k][()]
+            del f["predictions/" + k]
+            f["predictions/" + k] = v[1:]
+    verify_fails("a lost prediction row", "prediction rows, n_test")
+    run(["consolidate", store], np_=2)
+    with h5py.File(store, "r+") as f:
+        f.attrs["sdm_schema_version"] = 2
+    verify_fails("another schema version", "schema version 2")
 else:
     sys.exit("unknown case " + CASE)
 print("PASS", CASE)
