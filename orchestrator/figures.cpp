@@ -112,8 +112,8 @@ Figure skipped(const std::string& name, const std::string& title, const std::str
 /// Score-axis lower end: 0, or below it for a metric that goes negative (MCC).
 double axis_floor(double lowest) { return lowest < 0 ? std::floor(lowest * 10) / 10 : 0.0; }
 
-/// Clustered bars with s.e.m. error bars: one block (and plot element) per series with at least one bar, then a
-/// keyentry per series for the legend, so the data elements hold nothing but bars.
+/// Clustered bars with s.e.m. error bars: one block (and plot element) per series with at least one bar, then the
+/// error bars, then a keyentry per series for the legend, so the first elements hold nothing but bars.
 Figure bar_figure(const std::string& name, const std::string& title, const std::string& metric,
                   const std::vector<std::string>& groups, const std::vector<std::string>& series,
                   const std::map<std::pair<std::string, std::string>, Aggregate>& values) {
@@ -121,7 +121,7 @@ Figure bar_figure(const std::string& name, const std::string& title, const std::
   f.name = name;
   f.title = title;
   const double slot = 0.8 / static_cast<double>(series.size());
-  std::string plots, keys;
+  std::string plots, errors, keys;
   double lowest = 0;
   int block = 0;
   for (std::size_t s = 0; s < series.size(); ++s) {
@@ -139,7 +139,11 @@ Figure bar_figure(const std::string& name, const std::string& title, const std::
     if (rows.empty()) continue;
     f.data += (block ? "\n\n" : "") + std::string("# ") + series[s] + "\n" + rows;
     plots += (block ? ", \\\n     " : "") + gnuplot_quote(name + ".dat") + " index " + std::to_string(block) +
-             " using 1:2:3 with boxerrorbars lc rgb " + gnuplot_quote(colour(s)) + " notitle";
+             " using 1:2 with boxes lc rgb " + gnuplot_quote(colour(s)) + " notitle";
+    // error bars as dark grey segments over every bar (in the bar's own colour they vanish inside it; gnuplot's
+    // errorbar styles draw a point marker too), as elements after the bars so the bars' elements hold only bars
+    errors += ", \\\n     " + gnuplot_quote(name + ".dat") + " index " + std::to_string(block) +
+              " using 1:($2-$3):(0):(2*$3) with vectors nohead lw 1.5 lc rgb '#333333' notitle";
     keys += ", \\\n     keyentry with boxes lc rgb " + gnuplot_quote(colour(s)) + " title " + gnuplot_quote(series[s]);
     ++block;
   }
@@ -151,7 +155,6 @@ Figure bar_figure(const std::string& name, const std::string& title, const std::
   b << "set title " << gnuplot_quote(title) << "\n"
     << "set style fill solid 1.0 noborder\n"
     << "set boxwidth " << num(slot * 0.9) << " absolute\n"
-    << "set errorbars small\n"
     << "set xrange [-0.6:" << num(static_cast<double>(groups.size()) - 0.4) << "]\n"
     << "set yrange [" << num(axis_floor(lowest)) << ":1.05]\n"
     << tics("x", groups, " rotate by 30 right")
@@ -159,7 +162,7 @@ Figure bar_figure(const std::string& name, const std::string& title, const std::
     << "set grid ytics lc rgb '#dddddd'\n"
     << "set key outside right top\n"
     << "set bmargin 8\n"
-    << "plot " << plots << keys << "\n";
+    << "plot " << plots << errors << keys << "\n";
   f.body = b.str();
   return f;
 }
@@ -354,7 +357,7 @@ std::string figure_script(const Figure& f) {
     << "  set terminal svg size " << f.width << "," << f.height << " dynamic noenhanced font 'DejaVu Sans,10' background '#ffffff'\n"
     << "  set output " << gnuplot_quote(f.name + ".svg") << "\n"
     << "}\n"
-    << "set datafile separator '\\t'\n"
+    << "set datafile separator tab\n"
     << f.body << "unset output\n";
   return s.str();
 }

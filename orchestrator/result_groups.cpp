@@ -230,7 +230,11 @@ TextTable grouped_table(const std::vector<Observation>& obs, const std::vector<s
       std::vector<double> values;
       for (const auto* o : members) values.push_back(o->metrics.count(m) ? o->metrics.at(m) : std::nan(""));
       const Aggregate a = aggregate(values);
-      row.push_back(a.n ? format_mean_sem(a) : "NaN");
+      // n counts the group's observations; a metric undefined on some of them (NaN, e.g. F1 of a fold with one
+      // class) says over how many it was averaged
+      std::string entry = a.n ? format_mean_sem(a) : "NaN";
+      if (a.n && a.n < members.size()) entry += " (n=" + std::to_string(a.n) + ")";
+      row.push_back(entry);
       score.push_back(a.mean);
     }
     t.rows.push_back(std::move(row));

@@ -62,8 +62,9 @@ Aggregate aggregate(const std::vector<double>& values);
 /// "0.912 ± 0.010", just "0.912" for n = 1, "" for n = 0.
 std::string format_mean_sem(const Aggregate& a);
 
-/// Long layout: the `by` fields, n, then mean ± s.e.m. of each metric, one row per group (sorted), with scores
-/// for LaTeX's best-per-column bold.
+/// Long layout: the `by` fields, n (observations in the group), then mean ± s.e.m. of each metric, one row per
+/// group (sorted), with scores for LaTeX's best-per-column bold. A metric that is NaN on some observations adds
+/// "(n=k)": the count its mean is over.
 TextTable grouped_table(const std::vector<Observation>& obs, const std::vector<std::string>& by,
                         const std::vector<std::string>& metrics);
 /// The study's layout: one row per model (with its preset where it is not `default`), one column per setting
