@@ -290,6 +290,10 @@ after_table = dom.tables["table-cost"]
 after = [float(r[col]) for r in after_table["rows"]]
 expect(after_table["attrs"].get("data-sorted-by") == "wall_s" and after == sorted(before) and after != before,
        "clicking the wall_s header sorts the cost table numerically")
+# negative control: an error in the page (the self-test asked for a table that does not exist) is counted
+bad = subprocess.run(flags + ["--dump-dom", "file://" + os.path.abspath(report) + "#selftest=no-such-table:x"],
+                     capture_output=True, text=True, timeout=120)
+expect(parse(bad.stdout).body.get("data-errors") == "1", "a script error in the page shows as data-errors=1")
 shot = os.path.join(WORK, "report.png")
 if os.path.exists(shot):
     os.remove(shot)
