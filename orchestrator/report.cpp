@@ -4,11 +4,13 @@
 #include <stdlib.h>
 
 #include <filesystem>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "common/error.h"
 #include "common/hdf5.h"
+#include "jobs/sweep_spec.h"
 #include "orchestrator/figures.h"
 #include "orchestrator/gnuplot.h"
 #include "orchestrator/result_groups.h"
@@ -87,8 +89,27 @@ void provenance(std::ostringstream& out, const std::string& store, const h5::Fil
       << "</pre>\n</details>\n</section>\n";
 }
 
-void status(std::ostringstream& out, const std::string& store) {
-  const auto s = store_status(StorePaths::for_store(store));
+/// `sdm status` (records + journal: pending and running cells too); for a store copied without its records and
+/// journal, the counts of its /cells rows.
+nlohmann::json status_of(const std::string& store, const std::vector<CellRecord>& cells) {
+  auto s = store_status(StorePaths::for_store(store));
+  if (s["expected"].get<std::int64_t>() > 0 || cells.empty()) return s;
+  std::map<std::string, std::int64_t> counts{{"done", 0}, {"failed", 0}, {"interrupted", 0}, {"pending", 0}};
+  nlohmann::json failed = nlohmann::json::array();
+  for (const auto& c : cells) {
+    ++counts[c.text("status")];
+    if (c.text("status") == "failed") {
+      failed.push_back({{"cell_id", c.text("cell_id")}, {"error", c.text("error")}, {"attempts", c.integer("attempts")}});
+    }
+  }
+  s["expected"] = cells.size();
+  s["counts"] = counts;
+  s["failed"] = failed;
+  return s;
+}
+
+void status(std::ostringstream& out, const std::string& store, const std::vector<CellRecord>& cells) {
+  const auto s = status_of(store, cells);
   out << "<section id=\"status\">\n<h2>Status</h2>\n<p class=\"counts\">";
   out << "<span class=\"expected\">" << s["expected"].get<std::int64_t>() << " cells</span>";
   for (const char* k : {"done", "failed", "interrupted", "pending", "running"}) {
@@ -167,12 +188,11 @@ std::string build_report(const ReportOptions& options) {
   const FigureInputs in = read_figure_inputs(options.store, options.catalog);
   h5::init();
   const h5::File file = h5::File::open(options.store);
-  std::string name = "sweep";
-  const std::string yaml = attr_or(file, "sweep_yaml");
-  if (const auto at = yaml.find("name:"); at != std::string::npos) {
-    name = yaml.substr(at + 5, yaml.find('\n', at) - at - 5);
-    name.erase(0, name.find_first_not_of(" \"'"));
-    name.erase(name.find_last_not_of(" \"'\r") + 1);
+  std::string name = fs::path(options.store).parent_path().filename().string();
+  try {
+    name = jobs::SweepSpec::parse(attr_or(file, "sweep_yaml"), options.store + ":sweep_yaml").name;
+  } catch (const std::exception& e) {
+    spdlog::debug("report: the store's sweep_yaml does not parse ({}); titled by its directory", e.what());
   }
   std::ostringstream out;
   out << "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
@@ -183,7 +203,7 @@ std::string build_report(const ReportOptions& options) {
       << "<nav><a href=\"#provenance\">Provenance</a><a href=\"#status\">Status</a><a href=\"#tables\">Results</a>"
       << "<a href=\"#figures\">Figures</a></nav>\n</header>\n<main>\n";
   provenance(out, options.store, file);
-  status(out, options.store);
+  status(out, options.store, in.cells);
   tables(out, in, options.metric);
   figures(out, in, options.metric);
   out << "</main>\n<footer class=\"muted\"><p>Written by sdm " << html_escape(version_string()) << " (git "

@@ -98,7 +98,17 @@ MarkedSvg mark_svg(const std::string& svg, int data_plots, MarkKind kind, const 
     marked += body.substr(from);
     s.replace(open, end - open, marked);
   }
-  result.svg = prefix.empty() ? s : prefix_ids(s, prefix);
+  if (prefix.empty()) {
+    result.svg = s;
+    return result;
+  }
+  // inlined into a page, gnuplot's <title>s ("Gnuplot", "gnuplot_plot_3") would be hover tooltips: drop them
+  for (auto at = s.find("<title>"); at != std::string::npos; at = s.find("<title>", at)) {
+    const auto end = s.find("</title>", at);
+    if (end == std::string::npos) break;
+    s.erase(at, end + 8 - at);
+  }
+  result.svg = prefix_ids(s, prefix);
   return result;
 }
 

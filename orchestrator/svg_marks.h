@@ -19,8 +19,8 @@ struct MarkedSvg {
   std::size_t marks = 0;   ///< how many elements got class="mark"
 };
 
-/// Adds class="mark" to the marks of plot elements 1..`data_plots` and, when `prefix` is not empty, prefixes every
-/// id and #reference with "<prefix>-".
+/// Adds class="mark" to the marks of plot elements 1..`data_plots` and, when `prefix` is not empty (for inlining),
+/// prefixes every id and #reference with "<prefix>-" and drops gnuplot's <title> elements (tooltips in a page).
 MarkedSvg mark_svg(const std::string& svg, int data_plots, MarkKind kind, const std::string& prefix);
 
 }  // namespace sdm::orchestrator

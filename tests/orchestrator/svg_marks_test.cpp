@@ -60,6 +60,8 @@ TEST(SvgMarks, PrefixesIdsAndTheirReferencesButNotColours) {
   EXPECT_NE(m.svg.find("xlink:href='#p-roc-gpPt1'"), std::string::npos);
   EXPECT_NE(m.svg.find("fill = '#FFFFFF'"), std::string::npos);
   EXPECT_EQ(m.svg.find("\"gnuplot_plot_"), std::string::npos);
+  EXPECT_EQ(m.svg.find("<title>"), std::string::npos) << "gnuplot's titles would be tooltips in the page";
+  EXPECT_NE(mark_svg(kSvg, 1, MarkKind::kShapes, "").svg.find("<title>"), std::string::npos) << "a file keeps them";
 }
 
 TEST(GnuplotQuote, LabelsFromTheStoreStayLiteral) {
