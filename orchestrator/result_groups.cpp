@@ -69,8 +69,8 @@ std::string dataset_field(const std::string& field, const std::string& dataset, 
   }
   if (!entry) {
     throw DataError({"", "dataset", dataset}, "cell " + cell_id.substr(0, 12) +
-                                                  " was tested on a dataset that is not in the sweep's catalog (pass the "
-                                                  "catalog it used with --catalog)");
+                                                  " was tested on a dataset that is not in the dataset catalog (the sweep's, or "
+                                                  "--catalog); pass the catalog the sweep used");
   }
   if (field == "tissue") return entry->tissue;
   if (field == "therapy") return entry->therapy;
@@ -278,7 +278,9 @@ TextTable paper_table(const std::vector<Observation>& obs, const std::vector<std
     for (const auto& column : columns) {
       const auto it = by_column.find(column);
       const Aggregate a = it == by_column.end() ? Aggregate{std::nan(""), std::nan(""), 0} : aggregate(it->second);
-      row.push_back(format_mean_sem(a));
+      std::string entry = format_mean_sem(a);
+      if (a.n && a.n < it->second.size()) entry += " (n=" + std::to_string(a.n) + ")";  // as in grouped_table
+      row.push_back(entry);
       score.push_back(a.n ? a.mean : std::nan(""));
     }
     t.rows.push_back(std::move(row));

@@ -88,6 +88,18 @@ TEST(GroupedTable, ByModelAndProtocolUsesEachDoneCellOnce) {
   EXPECT_NEAR(t.scores[0][3], 0.766667, 1e-6);
 }
 
+TEST(GroupedTable, AMetricNaNOnSomeObservationsSaysHowManyItAveraged) {
+  auto c = cells();
+  c.push_back(cell("x5", "mlp", "cross-data", "P01", NAN));  // F1 undefined there, AUROC (NaN + 0.1) too
+  c.back().set("auroc", 0.7);
+  const auto t = grouped_table(observations(c, breakdown(), nullptr, {"model"}), {"model"}, {"f1", "auroc"});
+  ASSERT_EQ(t.rows.size(), 2U);
+  // mlp: x4 (F1 0.5, AUROC 0.6) and x5 (F1 NaN, AUROC 0.7)
+  EXPECT_EQ(t.rows[1], (std::vector<std::string>{"mlp", "2", "0.500 (n=1)", "0.650 \u00b1 0.050"}));
+  const auto paper = paper_table(observations(c, breakdown(), nullptr, {}), {}, "f1");
+  EXPECT_EQ(paper.rows[1][1], "0.500 (n=1)");
+}
+
 TEST(GroupedTable, TissueFromTheCatalogOfEachTestDataset) {
   const auto catalog = small_catalog();
   const auto obs = observations(cells(), breakdown(), &catalog, {"model", "tissue"});
