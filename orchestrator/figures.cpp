@@ -27,7 +27,14 @@ FigureInputs read_figure_inputs(const std::string& store, const std::string& cat
   FigureInputs in;
   in.cells = read_store_cells(store);
   in.breakdown = read_store_breakdown(store);
-  in.catalog = store_catalog(store, catalog_override);
+  try {
+    in.catalog = store_catalog(store, catalog_override);
+    if (!in.catalog) in.no_catalog = "the sweep used no dataset catalog (bring-your-own files); pass --catalog";
+  } catch (const IoError& e) {
+    if (!catalog_override.empty()) throw;
+    in.no_catalog = e.what();
+    spdlog::warn("{}", e.what());
+  }
   h5::init();
   const h5::File file = h5::File::open(store);
   if (file.exists("predictions/cell_id")) {
@@ -227,7 +234,7 @@ Figure heatmap(const FigureInputs& in, const std::string& metric) {
 
 Figure subgroup_bars(const FigureInputs& in, const std::string& metric, const std::string& field, const std::string& what) {
   const std::string name = "bars-" + field, title = metric + " by " + what;
-  if (!in.catalog) return skipped(name, title, "the sweep used no dataset catalog (bring-your-own files); pass --catalog");
+  if (!in.catalog) return skipped(name, title, in.no_catalog);
   const auto obs = observations(in.cells, in.breakdown, &*in.catalog, {field});
   if (obs.empty()) return skipped(name, title, "no done cells");
   const SeriesNamer namer(obs);

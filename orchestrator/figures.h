@@ -25,12 +25,15 @@ struct FigureInputs {
   std::vector<CellRecord> cells;
   std::vector<BreakdownEntry> breakdown;
   std::optional<jobs::Catalog> catalog;
+  std::string no_catalog;  ///< why there is none (the figures that need one say it when they are skipped)
   // /predictions: the columns the curves need
   std::vector<std::string> prediction_cell;
   std::vector<std::int8_t> y_true;
   std::vector<double> y_score;
 };
-/// Reads what the figures need from a consolidated store; the catalog as store_catalog() resolves it.
+/// Reads what the figures need from a consolidated store; the catalog as store_catalog() resolves it. A catalog
+/// the sweep named that is not there (a store moved to another machine) only skips the figures that need it; a
+/// --catalog that cannot be read is an error.
 FigureInputs read_figure_inputs(const std::string& store, const std::string& catalog_override);
 
 struct Figure {

@@ -137,7 +137,10 @@ void tables(std::ostringstream& out, const FigureInputs& in, const std::string& 
   table_section(out, "paper", metric + " per model and setting",
                 "mean \u00b1 s.e.m. over folds, seeds and held-out datasets; each column's best in bold",
                 paper_table(plain, {}, metric));
-  if (in.catalog) {
+  if (!in.catalog) {
+    out << "<p class=\"muted\" id=\"no-catalog\">No tables by tissue, therapy or cancer type: "
+        << html_escape(in.no_catalog) << "</p>\n";
+  } else {
     for (const auto& [field, what] : std::vector<std::pair<std::string, std::string>>{
              {"tissue", "tissue"}, {"therapy", "therapy"}, {"cancer_type", "cancer type"}}) {
       table_section(out, "by-" + field, metric + " by " + what,

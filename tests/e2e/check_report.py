@@ -183,16 +183,24 @@ nognuplot = run(["plot", store, "--out", figs + "-none"], check=False, env=dict(
 expect(nognuplot.returncode != 0 and "gnuplot" in nognuplot.stderr and "gnuplot-nox" in nognuplot.stderr,
        "without gnuplot on PATH: one clear error naming gnuplot and the Debian package")
 
-# a store without sample-split cells or predictions: those figures are skipped, with reasons, not errors
+# a store without sample-split cells or predictions, moved away from its catalog: those figures are skipped, with
+# reasons, not errors; --catalog brings the catalog's figures back
 small = os.path.join(WORK, "small.h5")
 shutil.copy(store, small)
 with h5py.File(small, "a") as f:
     del f["predictions"]
     split = f["cells/split"][()]
     f["cells/split"][...] = np.array([b"cell" if s in (b"sample", "sample") else s for s in split], dtype=split.dtype)
+    sweep_yaml = f.attrs["sweep_yaml"]
+    sweep_yaml = sweep_yaml.decode() if isinstance(sweep_yaml, bytes) else sweep_yaml
+    f.attrs["sweep_yaml"] = sweep_yaml.replace(f"{data}/catalog.yaml", f"{data}/moved-away.yaml")
 p = run(["plot", small, "--out", os.path.join(WORK, "figures-small"), "--format", "svg"])
 expect("skipped roc: the store has no predictions" in p.stdout and "skipped leakage:" in p.stdout
-       and "heatmap:" in p.stdout, "figures without data are skipped with their reason")
+       and re.search(r"skipped bars-tissue: .*moved-away.yaml.*--catalog", p.stdout) and "heatmap:" in p.stdout,
+       "figures without data are skipped with their reason")
+p = run(["plot", small, "--out", os.path.join(WORK, "figures-small"), "--format", "svg", "--catalog",
+         os.path.join(data, "catalog.yaml")])
+expect(re.search(r"^bars-tissue: [1-9][0-9]* marks", p.stdout, re.M), "--catalog names the catalog of a moved store")
 
 # --- sdm report ---------------------------------------------------------------------------------------------
 report = os.path.join(WORK, "report.html")
