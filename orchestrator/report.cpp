@@ -175,7 +175,9 @@ void figures(std::ostringstream& out, const FigureInputs& in, const std::string&
     }
     const auto drawn = draw_figure(f, gnuplot, scratch.path(), {"svg"});
     const auto marked = mark_svg(drawn.svg, f.data_plots, f.marks, "p-" + f.name);
-    out << "<figure class=\"plot\" id=\"plot-" << html_escape(f.name) << "\" data-marks=\"" << marked.marks
+    // at most its drawn size: the SVG scales to its container, and a small heatmap blown up to the page is coarse
+    out << "<figure class=\"plot\" id=\"plot-" << html_escape(f.name) << "\" style=\"max-width: " << f.width
+        << "px\" data-marks=\"" << marked.marks
         << "\" data-expected-marks=\"" << f.expected_marks << "\">\n"
         << marked.svg << "\n<figcaption>" << html_escape(f.title) << "</figcaption>\n</figure>\n";
   }
