@@ -67,9 +67,12 @@ std::vector<std::string> parse_figure_formats(const std::string& list) {
 std::string gnuplot_quote(const std::string& s) {
   std::string out = "'";
   for (char c : s) {
-    if (c == '\'') out += "''";
-    else if (c == '\n' || c == '\r') out += ' ';
-    else out += c;
+    if (c == '\'')
+      out += "''";
+    else if (c == '\n' || c == '\r')
+      out += ' ';
+    else
+      out += c;
   }
   return out + "'";
 }
@@ -91,7 +94,8 @@ std::string num(double v) {
 /// "set xtics ('a' 0, 'b' 1)": axis labels from the store (dataset ids, model names) stay literal strings.
 std::string tics(const std::string& axis, const std::vector<std::string>& labels, const std::string& extra) {
   std::string out = "set " + axis + "tics (";
-  for (std::size_t i = 0; i < labels.size(); ++i) out += (i ? ", " : "") + gnuplot_quote(labels[i]) + " " + std::to_string(i);
+  for (std::size_t i = 0; i < labels.size(); ++i)
+    out += (i ? ", " : "") + gnuplot_quote(labels[i]) + " " + std::to_string(i);
   return out + ")" + extra + "\n";
 }
 
@@ -164,8 +168,8 @@ Figure bar_figure(const std::string& name, const std::string& title, const std::
     << "set boxwidth " << num(slot * 0.9) << " absolute\n"
     << "set xrange [-0.6:" << num(static_cast<double>(groups.size()) - 0.4) << "]\n"
     << "set yrange [" << num(axis_floor(lowest)) << ":1.05]\n"
-    << tics("x", groups, " rotate by 30 right")
-    << "set ylabel " << gnuplot_quote(metric + " (mean \u00b1 s.e.m.)") << "\n"
+    << tics("x", groups, " rotate by 30 right") << "set ylabel " << gnuplot_quote(metric + " (mean \u00b1 s.e.m.)")
+    << "\n"
     << "set grid ytics lc rgb '#dddddd'\n"
     << "set key outside right top\n"
     << "set bmargin 8\n"
@@ -177,9 +181,11 @@ Figure bar_figure(const std::string& name, const std::string& title, const std::
 Figure heatmap(const FigureInputs& in, const std::string& metric) {
   const std::string title_base = metric + " of each model on each test dataset";
   auto obs = observations(in.cells, in.breakdown, in.catalog ? &*in.catalog : nullptr, {"dataset"});
-  const bool cross = std::any_of(obs.begin(), obs.end(), [](const Observation& o) { return o.fields.at("protocol") == "cross-data"; });
+  const bool cross =
+      std::any_of(obs.begin(), obs.end(), [](const Observation& o) { return o.fields.at("protocol") == "cross-data"; });
   if (cross) {
-    obs.erase(std::remove_if(obs.begin(), obs.end(), [](const Observation& o) { return o.fields.at("protocol") != "cross-data"; }),
+    obs.erase(std::remove_if(obs.begin(), obs.end(),
+                             [](const Observation& o) { return o.fields.at("protocol") != "cross-data"; }),
               obs.end());
   }
   if (obs.empty()) return skipped("heatmap", title_base, "no done cells");
@@ -195,7 +201,8 @@ Figure heatmap(const FigureInputs& in, const std::string& metric) {
   const std::vector<std::string> rows(row_set.begin(), row_set.end()), cols(col_set.begin(), col_set.end());
   Figure f;
   f.name = "heatmap";
-  f.title = title_base + (cross ? " (cross-data: held-out datasets; mean over seeds)" : " (pooled cells' per-dataset breakdown; mean over folds and seeds)");
+  f.title = title_base + (cross ? " (cross-data: held-out datasets; mean over seeds)"
+                                : " (pooled cells' per-dataset breakdown; mean over folds and seeds)");
   double lowest = 0;
   for (std::size_t r = 0; r < rows.size(); ++r) {
     for (std::size_t c = 0; c < cols.size(); ++c) {
@@ -219,8 +226,7 @@ Figure heatmap(const FigureInputs& in, const std::string& metric) {
     << "unset key\n"
     << "set xrange [-0.5:" << num(static_cast<double>(cols.size()) - 0.5) << "]\n"
     << "set yrange [" << num(static_cast<double>(rows.size()) - 0.5) << ":-0.5]\n"
-    << tics("x", cols, " rotate by 45 right") << tics("y", rows, "")
-    << "set tics scale 0\n"
+    << tics("x", cols, " rotate by 45 right") << tics("y", rows, "") << "set tics scale 0\n"
     << "set cbrange [" << num(lo) << ":1]\n"
     << "set cblabel " << gnuplot_quote(metric) << "\n"
     << "set palette defined (0 '#fff7bc', 0.5 '#fd8d3c', 1 '#7f0000')\n"
@@ -232,7 +238,8 @@ Figure heatmap(const FigureInputs& in, const std::string& metric) {
   return f;
 }
 
-Figure subgroup_bars(const FigureInputs& in, const std::string& metric, const std::string& field, const std::string& what) {
+Figure subgroup_bars(const FigureInputs& in, const std::string& metric, const std::string& field,
+                     const std::string& what) {
   const std::string name = "bars-" + field, title = metric + " by " + what;
   if (!in.catalog) return skipped(name, title, in.no_catalog);
   const auto obs = observations(in.cells, in.breakdown, &*in.catalog, {field});
@@ -261,7 +268,8 @@ Figure leakage(const FigureInputs& in, const std::string& metric) {
   for (const auto& o : obs) {
     const std::string split = o.fields.at("split");
     if (split != "cell" && split != "sample") continue;
-    const std::string config = model_label(o.fields) + " \u00b7 " + o.fields.at("strategy") + " \u00b7 " + o.fields.at("protocol");
+    const std::string config =
+        model_label(o.fields) + " \u00b7 " + o.fields.at("strategy") + " \u00b7 " + o.fields.at("protocol");
     splits_of[config].insert(split);
     values[{split + " split", config}].push_back(o.metrics.at(metric));
   }
@@ -311,8 +319,9 @@ Figure curves(const FigureInputs& in, bool roc) {
     const double area = roc ? roc_auc(ys.first, ys.second) : average_precision(ys.first, ys.second);
     char legend[64];
     std::snprintf(legend, sizeof legend, roc ? " (AUC %.3f)" : " (AP %.3f)", area);
-    plots += (f.data_plots ? ", \\\n     " : "") + gnuplot_quote(name + ".dat") + " index " + std::to_string(f.data_plots) +
-             " using 1:2 with lines lw 2 lc rgb " + gnuplot_quote(colour(s)) + " title " + gnuplot_quote(label + legend);
+    plots += (f.data_plots ? ", \\\n     " : "") + gnuplot_quote(name + ".dat") + " index " +
+             std::to_string(f.data_plots) + " using 1:2 with lines lw 2 lc rgb " + gnuplot_quote(colour(s)) +
+             " title " + gnuplot_quote(label + legend);
     ++f.data_plots;
     ++f.expected_marks;
     ++s;
@@ -361,7 +370,8 @@ std::string figure_script(const Figure& f) {
     << "  set output " << gnuplot_quote(f.name + ".pdf") << "\n"
     << "} else {\n"
     // no `mouse` or `standalone`: those reference gnuplot's JavaScript; the figure must be self-contained
-    << "  set terminal svg size " << f.width << "," << f.height << " dynamic noenhanced font 'DejaVu Sans,10' background '#ffffff'\n"
+    << "  set terminal svg size " << f.width << "," << f.height
+    << " dynamic noenhanced font 'DejaVu Sans,10' background '#ffffff'\n"
     << "  set output " << gnuplot_quote(f.name + ".svg") << "\n"
     << "}\n"
     << "set datafile separator tab\n"

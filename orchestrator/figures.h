@@ -37,15 +37,15 @@ struct FigureInputs {
 FigureInputs read_figure_inputs(const std::string& store, const std::string& catalog_override);
 
 struct Figure {
-  std::string name;   ///< file stem: heatmap, bars-tissue, roc, ...
+  std::string name;  ///< file stem: heatmap, bars-tissue, roc, ...
   std::string title;
-  std::string data;   ///< <name>.dat: tab-separated; series are blocks two blank lines apart (gnuplot `index`)
-  std::string body;   ///< gnuplot commands after the terminal set-up (see figure_script)
+  std::string data;  ///< <name>.dat: tab-separated; series are blocks two blank lines apart (gnuplot `index`)
+  std::string body;  ///< gnuplot commands after the terminal set-up (see figure_script)
   int width = 820, height = 480;  ///< SVG pixels (PDF: the same in hundredths of an inch)
   int data_plots = 0;             ///< plot elements 1..data_plots hold the marks (svg_marks.h)
   MarkKind marks = MarkKind::kShapes;
-  std::size_t expected_marks = 0; ///< bars, heatmap cells or curves drawn
-  std::string skipped;            ///< why it is not drawn; empty when it is
+  std::size_t expected_marks = 0;  ///< bars, heatmap cells or curves drawn
+  std::string skipped;             ///< why it is not drawn; empty when it is
 };
 
 /// The figures formats: svg, pdf. An unknown one is a ConfigError listing them.

@@ -27,11 +27,13 @@ std::string find_gnuplot() {
     const std::string candidate = (fs::path(dir) / "gnuplot").string();
     if (::access(candidate.c_str(), X_OK) == 0 && fs::is_regular_file(candidate)) return candidate;
   }
-  throw IoError({"<env>", "PATH", ""},
-                "gnuplot is not on PATH; sdm draws its figures with gnuplot (Debian/Ubuntu: apt-get install gnuplot-nox)");
+  throw IoError(
+      {"<env>", "PATH", ""},
+      "gnuplot is not on PATH; sdm draws its figures with gnuplot (Debian/Ubuntu: apt-get install gnuplot-nox)");
 }
 
-std::string run_gnuplot(const std::string& gnuplot, const std::string& dir, const std::string& script, const std::string& format) {
+std::string run_gnuplot(const std::string& gnuplot, const std::string& dir, const std::string& script,
+                        const std::string& format) {
   int err[2];
   if (::pipe(err) != 0) throw IoError({gnuplot, "", ""}, std::string("pipe: ") + std::strerror(errno));
   const std::string fmt = "fmt='" + format + "'";  // format is one of the validated names (svg, pdf)
@@ -70,9 +72,9 @@ std::string run_gnuplot(const std::string& gnuplot, const std::string& dir, cons
   while (::waitpid(pid, &status, 0) < 0 && errno == EINTR) {
   }
   if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
-    const std::string why = WIFEXITED(status) && WEXITSTATUS(status) == 126 ? "cannot enter " + dir
+    const std::string why = WIFEXITED(status) && WEXITSTATUS(status) == 126   ? "cannot enter " + dir
                             : WIFEXITED(status) && WEXITSTATUS(status) == 127 ? "cannot execute " + gnuplot
-                                                                               : messages;
+                                                                              : messages;
     throw IoError({(fs::path(dir) / script).string(), "", ""}, "gnuplot failed (" + format + "): " + why);
   }
   return messages;

@@ -11,6 +11,7 @@ std::string find_gnuplot();
 /// Runs `gnuplot -e "fmt='<format>'" <script>` with `dir` as working directory (the script names its data and
 /// output files relative to it). A failure is an IoError carrying gnuplot's own message; on success, returns
 /// what gnuplot wrote to stderr (its warnings, usually nothing).
-std::string run_gnuplot(const std::string& gnuplot, const std::string& dir, const std::string& script, const std::string& format);
+std::string run_gnuplot(const std::string& gnuplot, const std::string& dir, const std::string& script,
+                        const std::string& format);
 
 }  // namespace sdm::orchestrator

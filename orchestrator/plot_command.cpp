@@ -22,7 +22,8 @@ class PlotCommand final : public Command {
  public:
   const char* name() const override { return "plot"; }
   const char* summary() const override {
-    return "Draw a store's figures with gnuplot (heatmap, bars by tissue/therapy/cancer type, ROC/PR, leakage) as SVG/PDF";
+    return "Draw a store's figures with gnuplot (heatmap, bars by tissue/therapy/cancer type, ROC/PR, leakage) as "
+           "SVG/PDF";
   }
   void configure(CLI::App& app) override {
     app.add_option("store", store_, "A consolidated store.h5")->required();
@@ -38,7 +39,8 @@ class PlotCommand final : public Command {
     const auto formats = parse_figure_formats(formats_);
     std::error_code ec;
     if (!fs::exists(store_, ec)) {
-      throw IoError({store_, "", ""}, "no consolidated store; run `sdm consolidate " + store_ + "` (or finish the sweep)");
+      throw IoError({store_, "", ""},
+                    "no consolidated store; run `sdm consolidate " + store_ + "` (or finish the sweep)");
     }
     const std::string gnuplot = find_gnuplot();
     fs::create_directories(out_, ec);
@@ -57,14 +59,18 @@ class PlotCommand final : public Command {
       const auto result = draw_figure(f, gnuplot, out_, formats);
       // the SVG's marks, counted as the report counts them. Fewer than the data has is not an error: gnuplot
       // leaves out a bar of height 0 (a mean of exactly 0 on a [0:1] axis); it is worth a warning all the same
-      const std::size_t marks = result.svg.empty() ? f.expected_marks : mark_svg(result.svg, f.data_plots, f.marks, "").marks;
+      const std::size_t marks =
+          result.svg.empty() ? f.expected_marks : mark_svg(result.svg, f.data_plots, f.marks, "").marks;
       if (marks != f.expected_marks) {
         spdlog::warn("plot {}: gnuplot drew {} marks of the {} in its data", f.name, marks, f.expected_marks);
       }
       std::cout << f.name << ": " << marks << " marks ->";
       for (const auto& file : result.files) std::cout << " " << (fs::path(out_) / file).string();
       std::cout << "\n";
-      manifest.push_back({{"name", f.name}, {"title", f.title}, {"files", result.files}, {"marks", marks},
+      manifest.push_back({{"name", f.name},
+                          {"title", f.title},
+                          {"files", result.files},
+                          {"marks", marks},
                           {"data_marks", f.expected_marks}});
       ++drawn;
     }

@@ -99,7 +99,8 @@ nlohmann::json status_of(const std::string& store, const std::vector<CellRecord>
   for (const auto& c : cells) {
     ++counts[c.text("status")];
     if (c.text("status") == "failed") {
-      failed.push_back({{"cell_id", c.text("cell_id")}, {"error", c.text("error")}, {"attempts", c.integer("attempts")}});
+      failed.push_back(
+          {{"cell_id", c.text("cell_id")}, {"error", c.text("error")}, {"attempts", c.integer("attempts")}});
     }
   }
   s["expected"] = cells.size();
@@ -114,12 +115,14 @@ void status(std::ostringstream& out, const std::string& store, const std::vector
   out << "<span class=\"expected\">" << s["expected"].get<std::int64_t>() << " cells</span>";
   for (const char* k : {"done", "failed", "interrupted", "pending", "running"}) {
     const auto n = s["counts"].value(k, std::int64_t{0});
-    if (n || std::string(k) != "running") out << "<span class=\"" << k << "\" data-count=\"" << n << "\">" << n << " " << k << "</span>";
+    if (n || std::string(k) != "running")
+      out << "<span class=\"" << k << "\" data-count=\"" << n << "\">" << n << " " << k << "</span>";
   }
   out << "</p>\n";
   if (!s["failed"].empty()) {
     out << "<h3>Failed cells</h3>\n<div class=\"table-wrap\"><table class=\"sortable\" id=\"table-failed\">\n"
-        << "<thead><tr><th scope=\"col\">cell_id</th><th scope=\"col\">attempts</th><th scope=\"col\">error</th></tr></thead>\n<tbody>\n";
+        << "<thead><tr><th scope=\"col\">cell_id</th><th scope=\"col\">attempts</th><th "
+           "scope=\"col\">error</th></tr></thead>\n<tbody>\n";
     for (const auto& f : s["failed"]) {
       out << "<tr><td>" << html_escape(f["cell_id"].get<std::string>().substr(0, 12)) << "</td><td>" << f["attempts"]
           << "</td><td class=\"error\">" << html_escape(f["error"].get<std::string>()) << "</td></tr>\n";
@@ -177,8 +180,7 @@ void figures(std::ostringstream& out, const FigureInputs& in, const std::string&
     const auto marked = mark_svg(drawn.svg, f.data_plots, f.marks, "p-" + f.name);
     // at most its drawn size: the SVG scales to its container, and a small heatmap blown up to the page is coarse
     out << "<figure class=\"plot\" id=\"plot-" << html_escape(f.name) << "\" style=\"max-width: " << f.width
-        << "px\" data-marks=\"" << marked.marks
-        << "\" data-expected-marks=\"" << f.expected_marks << "\">\n"
+        << "px\" data-marks=\"" << marked.marks << "\" data-expected-marks=\"" << f.expected_marks << "\">\n"
         << marked.svg << "\n<figcaption>" << html_escape(f.title) << "</figcaption>\n</figure>\n";
   }
   const std::string s = skipped.str();

@@ -22,7 +22,8 @@ class ReportCommand final : public Command {
   void configure(CLI::App& app) override {
     app.add_option("store", options_.store, "A consolidated store.h5")->required();
     app.add_option("-o,--out", out_, "The HTML file to write")->required();
-    app.add_option("--metric", options_.metric, "The metric of the model tables, heatmap and bar charts")->capture_default_str();
+    app.add_option("--metric", options_.metric, "The metric of the model tables, heatmap and bar charts")
+        ->capture_default_str();
     app.add_option("--catalog", options_.catalog, "The dataset catalog (default: the one the sweep used)");
   }
   int run(const RunContext&) override {
@@ -31,7 +32,8 @@ class ReportCommand final : public Command {
     }
     std::error_code ec;
     if (!fs::exists(options_.store, ec)) {
-      throw IoError({options_.store, "", ""}, "no consolidated store; run `sdm consolidate " + options_.store + "` first");
+      throw IoError({options_.store, "", ""},
+                    "no consolidated store; run `sdm consolidate " + options_.store + "` first");
     }
     const std::string html = build_report(options_);
     // written whole under a temporary name and renamed, so a browser never opens half a page

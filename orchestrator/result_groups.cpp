@@ -40,7 +40,8 @@ std::vector<BreakdownEntry> read_store_breakdown(const std::string& store) {
 namespace {
 
 const std::vector<std::string> kCellFields{"model", "preset", "strategy", "protocol", "split", "seed", "test_group"};
-const std::vector<std::string> kDatasetFields{"dataset", "tissue", "therapy", "cancer_type", "cancer_level2", "regimen"};
+const std::vector<std::string> kDatasetFields{"dataset",     "tissue",        "therapy",
+                                              "cancer_type", "cancer_level2", "regimen"};
 
 std::vector<std::string> split_list(const std::string& list) {
   std::vector<std::string> out;
@@ -68,9 +69,10 @@ std::string dataset_field(const std::string& field, const std::string& dataset, 
     if (d.id == dataset) entry = &d;
   }
   if (!entry) {
-    throw DataError({"", "dataset", dataset}, "cell " + cell_id.substr(0, 12) +
-                                                  " was tested on a dataset that is not in the dataset catalog (the sweep's, or "
-                                                  "--catalog); pass the catalog the sweep used");
+    throw DataError({"", "dataset", dataset},
+                    "cell " + cell_id.substr(0, 12) +
+                        " was tested on a dataset that is not in the dataset catalog (the sweep's, or "
+                        "--catalog); pass the catalog the sweep used");
   }
   if (field == "tissue") return entry->tissue;
   if (field == "therapy") return entry->therapy;
@@ -92,8 +94,10 @@ std::vector<std::pair<std::string, std::map<std::string, double>>> test_datasets
   if (!out.empty()) return out;
   const std::string train = c.text("train_groups");
   if (!train.empty() && train.find(',') == std::string::npos) return {{train, own}};
-  spdlog::warn("cell {}: pooled over {} but the store has no per-dataset breakdown for it; left out of the dataset "
-               "groups", c.text("cell_id").substr(0, 12), train);
+  spdlog::warn(
+      "cell {}: pooled over {} but the store has no per-dataset breakdown for it; left out of the dataset "
+      "groups",
+      c.text("cell_id").substr(0, 12), train);
   return {};
 }
 
@@ -127,7 +131,8 @@ std::vector<std::string> parse_group_fields(const std::string& list, const std::
 
 std::vector<std::string> parse_metrics(const std::string& list, const std::string& option) {
   auto metrics = split_list(list);
-  if (metrics.empty()) throw ConfigError({"<cli>", option, list}, "name at least one metric; " + suggest("", metric_names()));
+  if (metrics.empty())
+    throw ConfigError({"<cli>", option, list}, "name at least one metric; " + suggest("", metric_names()));
   for (const auto& m : metrics) {
     if (std::find(metric_names().begin(), metric_names().end(), m) == metric_names().end()) {
       throw ConfigError({"<cli>", option, m}, "unknown metric; " + suggest(m, metric_names()));
@@ -136,8 +141,9 @@ std::vector<std::string> parse_metrics(const std::string& list, const std::strin
   return metrics;
 }
 
-std::vector<Observation> observations(const std::vector<CellRecord>& cells, const std::vector<BreakdownEntry>& breakdown,
-                                      const jobs::Catalog* catalog, const std::vector<std::string>& by) {
+std::vector<Observation> observations(const std::vector<CellRecord>& cells,
+                                      const std::vector<BreakdownEntry>& breakdown, const jobs::Catalog* catalog,
+                                      const std::vector<std::string>& by) {
   const bool per_dataset = std::any_of(by.begin(), by.end(), is_dataset_field);
   std::multimap<std::string, const BreakdownEntry*> by_cell;
   for (const auto& b : breakdown) by_cell.emplace(b.cell_id, &b);
@@ -160,8 +166,10 @@ std::vector<Observation> observations(const std::vector<CellRecord>& cells, cons
         if (is_dataset_field(f)) key.push_back(dataset_field(f, dataset, catalog, base.cell_id));
       }
       for (const auto& [m, v] : metrics) {
-        if (!std::isnan(v)) groups[key][m].push_back(v);
-        else groups[key][m];  // keeps the group when a metric is NaN on it
+        if (!std::isnan(v))
+          groups[key][m].push_back(v);
+        else
+          groups[key][m];  // keeps the group when a metric is NaN on it
       }
     }
     for (const auto& [key, metrics] : groups) {
@@ -253,7 +261,8 @@ std::string setting_label(const std::map<std::string, std::string>& fields) {
   return fields.at("strategy") + " \u00b7 " + protocol + (protocol == "pooled" ? "/" + fields.at("split") : "");
 }
 
-TextTable paper_table(const std::vector<Observation>& obs, const std::vector<std::string>& by, const std::string& metric) {
+TextTable paper_table(const std::vector<Observation>& obs, const std::vector<std::string>& by,
+                      const std::string& metric) {
   // the columns: setting, then the values of the extra `by` fields (cell fields that are part of a row or a
   // setting already are not repeated)
   static const std::set<std::string> kInLabels{"model", "preset", "strategy", "protocol", "split"};

@@ -49,8 +49,9 @@ struct Observation {
 /// cell's test datasets (cross-data: its held-out test_group; pooled: its /breakdown rows, or its one dataset),
 /// mapped through `catalog` (needed for every dataset field but `dataset`), one observation per cell and group.
 /// A test dataset the catalog lacks is a DataError naming it.
-std::vector<Observation> observations(const std::vector<CellRecord>& cells, const std::vector<BreakdownEntry>& breakdown,
-                                      const jobs::Catalog* catalog, const std::vector<std::string>& by);
+std::vector<Observation> observations(const std::vector<CellRecord>& cells,
+                                      const std::vector<BreakdownEntry>& breakdown, const jobs::Catalog* catalog,
+                                      const std::vector<std::string>& by);
 
 struct Aggregate {
   double mean = 0;
@@ -70,7 +71,8 @@ TextTable grouped_table(const std::vector<Observation>& obs, const std::vector<s
 /// The study's layout: one row per model (with its preset where it is not `default`), one column per setting
 /// (strategy · protocol, pooled with its split), split further by the `by` fields other than the cell's own
 /// (e.g. tissue), each entry mean ± s.e.m. of `metric`.
-TextTable paper_table(const std::vector<Observation>& obs, const std::vector<std::string>& by, const std::string& metric);
+TextTable paper_table(const std::vector<Observation>& obs, const std::vector<std::string>& by,
+                      const std::string& metric);
 
 /// The catalog the store's sweep used: `override_path` when given, else the sweep_yaml's data.catalog (as
 /// written, else relative to the store's directory). Empty for a bring-your-own sweep; a catalog that cannot be

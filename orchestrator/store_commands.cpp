@@ -133,14 +133,18 @@ void check_metric(const std::string& metric) {
 }
 
 const std::vector<std::string>& export_kinds() {
-  static const std::vector<std::string> kKinds{"cells", "predictions", "breakdown", "cost", "summary", "leakage", "pivot"};
+  static const std::vector<std::string> kKinds{"cells",   "predictions", "breakdown", "cost",
+                                               "summary", "leakage",     "pivot"};
   return kKinds;
 }
 
 class ExportCommand final : public Command {
  public:
   const char* name() const override { return "export"; }
-  const char* summary() const override { return "Write a store's cells, predictions, per-dataset breakdown, cost, summary (grouped by model, setting, tissue, therapy, cancer type) or cell-vs-sample leakage as csv/md/latex/json/html"; }
+  const char* summary() const override {
+    return "Write a store's cells, predictions, per-dataset breakdown, cost, summary (grouped by model, setting, "
+           "tissue, therapy, cancer type) or cell-vs-sample leakage as csv/md/latex/json/html";
+  }
   void configure(CLI::App& app) override {
     app.add_option("store", store_, "A consolidated store.h5")->required();
     app.add_option("--what", what_, "cells | predictions | breakdown | cost | summary | leakage | pivot")->capture_default_str();
@@ -150,15 +154,19 @@ class ExportCommand final : public Command {
                    "summary: group by these fields (comma-separated): model preset strategy protocol split seed "
                    "test_group, and per test dataset: dataset tissue therapy cancer_type cancer_level2 regimen (from "
                    "the sweep's catalog); each group's mean \u00b1 s.e.m. over folds and seeds with n");
-    app.add_option("--layout", layout_, "summary: long (a row per group) | paper (a row per model, a column per setting "
-                                        "and --by value, as the study's tables)")->capture_default_str();
-    app.add_option("--catalog", catalog_, "The dataset catalog for tissue/therapy/cancer_type (default: the one the "
-                                          "sweep used, from the store's sweep_yaml)");
+    app.add_option("--layout", layout_,
+                   "summary: long (a row per group) | paper (a row per model, a column per setting "
+                   "and --by value, as the study's tables)")
+        ->capture_default_str();
+    app.add_option("--catalog", catalog_,
+                   "The dataset catalog for tissue/therapy/cancer_type (default: the one the "
+                   "sweep used, from the store's sweep_yaml)");
     app.add_option("--rows", rows_, "pivot: the cell fields that make a row (comma-separated)")->capture_default_str();
     app.add_option("--cols", cols_, "pivot: the cell field whose values are the columns (test_group: held-out dataset)")
         ->capture_default_str();
-    app.add_option("--metric", metric_, "pivot, --layout paper: the metric (default f1); summary --by: the metrics, "
-                                        "comma-separated (default f1,auroc,auprc)");
+    app.add_option("--metric", metric_,
+                   "pivot, --layout paper: the metric (default f1); summary --by: the metrics, "
+                   "comma-separated (default f1,auroc,auprc)");
   }
   int run(const RunContext&) override {
     std::error_code ec;
@@ -180,7 +188,8 @@ class ExportCommand final : public Command {
     } else if (what_ == "summary") {
       const bool per_dataset = std::any_of(plan.by.begin(), plan.by.end(), is_dataset_field);
       const auto catalog = per_dataset ? store_catalog(store_, catalog_) : std::nullopt;
-      const auto obs = observations(read_store_cells(store_), per_dataset ? read_store_breakdown(store_) : std::vector<BreakdownEntry>{},
+      const auto obs = observations(read_store_cells(store_),
+                                    per_dataset ? read_store_breakdown(store_) : std::vector<BreakdownEntry>{},
                                     catalog ? &*catalog : nullptr, plan.by);
       table = plan.paper ? paper_table(obs, plan.by, plan.metrics.front()) : grouped_table(obs, plan.by, plan.metrics);
     } else if (what_ == "leakage") {
@@ -219,7 +228,8 @@ class ExportCommand final : public Command {
     const bool one_metric = what_ == "pivot" || plan.paper;
     plan.metrics = parse_metrics(metric_.empty() ? (one_metric ? "f1" : "f1,auroc,auprc") : metric_, "--metric");
     if (one_metric && plan.metrics.size() != 1) {
-      throw ConfigError({"<cli>", "--metric", metric_}, what_ == "pivot" ? "pivot takes one metric" : "--layout paper takes one metric");
+      throw ConfigError({"<cli>", "--metric", metric_},
+                        what_ == "pivot" ? "pivot takes one metric" : "--layout paper takes one metric");
     }
     if (what_ == "pivot") {
       std::vector<std::string> text_fields;

@@ -20,8 +20,8 @@ std::size_t group_end(const std::string& s, std::size_t open) {
     if (gt == std::string::npos) break;
     if (s.compare(lt, 3, "</g") == 0 && (lt + 3 == s.size() || !id_char(s[lt + 3]))) {
       if (--depth == 0) return gt + 1;
-    } else if (s.compare(lt, 2, "<g") == 0 && (s[lt + 2] == ' ' || s[lt + 2] == '>' || s[lt + 2] == '\n' || s[lt + 2] == '\t') &&
-               s[gt - 1] != '/') {
+    } else if (s.compare(lt, 2, "<g") == 0 &&
+               (s[lt + 2] == ' ' || s[lt + 2] == '>' || s[lt + 2] == '\n' || s[lt + 2] == '\t') && s[gt - 1] != '/') {
       ++depth;
     }
     i = gt + 1;
@@ -43,8 +43,9 @@ std::string prefix_ids(const std::string& s, const std::string& prefix) {
   std::string out;
   out.reserve(s.size() + ids.size() * (prefix.size() + 1) * 2);
   for (std::size_t i = 0; i < s.size();) {
-    const bool def = s.compare(i, 3, "id=") == 0 && i > 0 && (s[i - 1] == ' ' || s[i - 1] == '\t' || s[i - 1] == '\n') &&
-                     i + 3 < s.size() && (s[i + 3] == '"' || s[i + 3] == '\'');
+    const bool def = s.compare(i, 3, "id=") == 0 && i > 0 &&
+                     (s[i - 1] == ' ' || s[i - 1] == '\t' || s[i - 1] == '\n') && i + 3 < s.size() &&
+                     (s[i + 3] == '"' || s[i + 3] == '\'');
     if (def) {
       const char q = s[i + 3];
       const auto close = s.find(q, i + 4);

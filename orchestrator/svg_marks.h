@@ -15,8 +15,8 @@ enum class MarkKind {
 };
 
 struct MarkedSvg {
-  std::string svg;         ///< from <svg ...> to the end: no XML prolog or doctype, so it can sit in HTML
-  std::size_t marks = 0;   ///< how many elements got class="mark"
+  std::string svg;        ///< from <svg ...> to the end: no XML prolog or doctype, so it can sit in HTML
+  std::size_t marks = 0;  ///< how many elements got class="mark"
 };
 
 /// Adds class="mark" to the marks of plot elements 1..`data_plots` and, when `prefix` is not empty (for inlining),

@@ -48,10 +48,15 @@ std::size_t lines(const std::string& data) {
 /// sample split with per-dataset breakdown rows.
 FigureInputs inputs() {
   FigureInputs in;
-  in.cells = {cell("a", "logreg", "cross-data", "dataset", "P01", 0.8), cell("b", "logreg", "cross-data", "dataset", "P02", 0.7),
-              cell("c", "mlp", "cross-data", "dataset", "P01", 0.6), cell("d", "mlp", "cross-data", "dataset", "P02", NAN),
-              cell("e", "logreg", "pooled", "cell", "fold-1/2", 0.9), cell("f", "logreg", "pooled", "sample", "fold-1/2", 0.7)};
-  in.breakdown = {{"e", "P01", {{"f1", 0.95}}}, {"e", "P02", {{"f1", 0.85}}}, {"f", "P01", {{"f1", 0.75}}},
+  in.cells = {cell("a", "logreg", "cross-data", "dataset", "P01", 0.8),
+              cell("b", "logreg", "cross-data", "dataset", "P02", 0.7),
+              cell("c", "mlp", "cross-data", "dataset", "P01", 0.6),
+              cell("d", "mlp", "cross-data", "dataset", "P02", NAN),
+              cell("e", "logreg", "pooled", "cell", "fold-1/2", 0.9),
+              cell("f", "logreg", "pooled", "sample", "fold-1/2", 0.7)};
+  in.breakdown = {{"e", "P01", {{"f1", 0.95}}},
+                  {"e", "P02", {{"f1", 0.85}}},
+                  {"f", "P01", {{"f1", 0.75}}},
                   {"f", "P02", {{"f1", 0.65}}}};
   in.no_catalog = "the sweep used no dataset catalog (bring-your-own files); pass --catalog";
   return in;

@@ -13,8 +13,8 @@
 namespace sdm::orchestrator {
 namespace {
 
-CellRecord cell(const std::string& id, const std::string& model, const std::string& protocol, const std::string& test_group,
-                double f1, std::int64_t seed = 0, const std::string& status = "done") {
+CellRecord cell(const std::string& id, const std::string& model, const std::string& protocol,
+                const std::string& test_group, double f1, std::int64_t seed = 0, const std::string& status = "done") {
   CellRecord c;
   c.set("cell_id", id);
   c.set("model", model);
@@ -50,10 +50,11 @@ datasets:
 // Cross-data: logreg held out P01 twice (seeds 0, 1: F1 0.8, 0.9) and P03 once (0.6); mlp held out P03 (0.5).
 // Pooled: logreg folds a and b, each with per-dataset breakdown rows; a failed cell that must not count.
 std::vector<CellRecord> cells() {
-  return {cell("x1", "logreg", "cross-data", "P01", 0.8, 0), cell("x2", "logreg", "cross-data", "P01", 0.9, 1),
-          cell("x3", "logreg", "cross-data", "P03", 0.6, 0), cell("x4", "mlp", "cross-data", "P03", 0.5, 0),
-          cell("pa", "logreg", "pooled", "fold-1/2", 0.95, 0), cell("pb", "logreg", "pooled", "fold-2/2", 0.85, 0),
-          cell("bad", "logreg", "cross-data", "P02", NAN, 0, "failed")};
+  return {
+      cell("x1", "logreg", "cross-data", "P01", 0.8, 0),           cell("x2", "logreg", "cross-data", "P01", 0.9, 1),
+      cell("x3", "logreg", "cross-data", "P03", 0.6, 0),           cell("x4", "mlp", "cross-data", "P03", 0.5, 0),
+      cell("pa", "logreg", "pooled", "fold-1/2", 0.95, 0),         cell("pb", "logreg", "pooled", "fold-2/2", 0.85, 0),
+      cell("bad", "logreg", "cross-data", "P02", NAN, 0, "failed")};
 }
 
 std::vector<BreakdownEntry> breakdown() {
@@ -107,9 +108,11 @@ TEST(GroupedTable, TissueFromTheCatalogOfEachTestDataset) {
   ASSERT_EQ(t.rows.size(), 3U);
   // logreg, bone marrow: cross-data P01 (0.8, 0.9); pooled a: mean(P01 1.0, P02 0.8) = 0.9, pooled b: mean(0.9,
   // 0.7) = 0.8 -> {0.8, 0.9, 0.9, 0.8}: mean 0.85, sd 0.0577, s.e.m. 0.0289
-  EXPECT_EQ(t.rows[0], (std::vector<std::string>{"logreg", "bone marrow", "4", "0.850 \u00b1 0.029", "0.950 \u00b1 0.029"}));
+  EXPECT_EQ(t.rows[0],
+            (std::vector<std::string>{"logreg", "bone marrow", "4", "0.850 \u00b1 0.029", "0.950 \u00b1 0.029"}));
   // logreg, cell line: cross-data P03 0.6; pooled a P03 0.9, b P03 0.6 -> {0.6, 0.9, 0.6}: 0.7 ± 0.1
-  EXPECT_EQ(t.rows[1], (std::vector<std::string>{"logreg", "cell line", "3", "0.700 \u00b1 0.100", "0.800 \u00b1 0.100"}));
+  EXPECT_EQ(t.rows[1],
+            (std::vector<std::string>{"logreg", "cell line", "3", "0.700 \u00b1 0.100", "0.800 \u00b1 0.100"}));
   EXPECT_EQ(t.rows[2], (std::vector<std::string>{"mlp", "cell line", "1", "0.500", "0.600"}));
 }
 
@@ -119,7 +122,8 @@ TEST(GroupedTable, TherapyAndCancerTypeMapThroughTheCatalog) {
   ASSERT_EQ(therapy.rows.size(), 3U);
   // immunotherapy = P02 only: pooled a 0.8, b 0.7 (no cross-data cell held P02 out: that one failed)
   EXPECT_EQ(therapy.rows[1], (std::vector<std::string>{"immunotherapy", "2", "0.750 \u00b1 0.050"}));
-  const auto cancer = grouped_table(observations(cells(), breakdown(), &catalog, {"cancer_type"}), {"cancer_type"}, {"f1"});
+  const auto cancer =
+      grouped_table(observations(cells(), breakdown(), &catalog, {"cancer_type"}), {"cancer_type"}, {"f1"});
   ASSERT_EQ(cancer.rows.size(), 2U);
   EXPECT_EQ(cancer.rows[0][0], "MM");
   EXPECT_EQ(cancer.rows[1][0], "breast");
@@ -142,7 +146,8 @@ TEST(GroupedTable, ADatasetMissingFromTheCatalogIsAnErrorNamingIt) {
 }
 
 TEST(GroupFields, UnknownFieldOrMetricIsAConfigErrorWithASuggestion) {
-  EXPECT_EQ(parse_group_fields("model, strategy,tissue", "--by"), (std::vector<std::string>{"model", "strategy", "tissue"}));
+  EXPECT_EQ(parse_group_fields("model, strategy,tissue", "--by"),
+            (std::vector<std::string>{"model", "strategy", "tissue"}));
   try {
     parse_group_fields("model,tisue", "--by");
     FAIL() << "expected a ConfigError";
