@@ -24,7 +24,7 @@ std::string find_gnuplot() {
     const std::string dir = dirs.substr(start, colon - start);
     start = colon + 1;
     if (dir.empty()) continue;
-    const std::string candidate = (fs::path(dir) / "gnuplot").string();
+    std::string candidate = (fs::path(dir) / "gnuplot").string();
     if (::access(candidate.c_str(), X_OK) == 0 && fs::is_regular_file(candidate)) return candidate;
   }
   throw IoError(
@@ -39,6 +39,7 @@ std::string run_gnuplot(const std::string& gnuplot, const std::string& dir, cons
   const std::string fmt = "fmt='" + format + "'";  // format is one of the validated names (svg, pdf)
   std::vector<std::string> args{gnuplot, "-e", fmt, script};
   std::vector<char*> argv;
+  argv.reserve(args.size() + 1);
   for (auto& a : args) argv.push_back(a.data());
   argv.push_back(nullptr);
   const pid_t pid = ::fork();

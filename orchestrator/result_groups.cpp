@@ -223,6 +223,7 @@ TextTable grouped_table(const std::vector<Observation>& obs, const std::vector<s
   std::map<std::vector<std::string>, std::vector<const Observation*>> groups;
   for (const auto& o : obs) {
     std::vector<std::string> key;
+    key.reserve(by.size());
     for (const auto& f : by) key.push_back(o.fields.at(f));
     groups[key].push_back(&o);
   }
