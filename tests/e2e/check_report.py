@@ -216,6 +216,8 @@ with h5py.File(store, "r") as f:
     sha = f.attrs["git_sha"]
 expect(str(sha.decode() if isinstance(sha, bytes) else sha) in page and "<details>" in page and "name: report-e2e" in page,
        "report: provenance with git sha and the sweep YAML")
+expect(f'<span class="done" data-count="{len(done)}">' in page and '<span class="failed" data-count="0">' in page,
+       "report: status counts")
 
 
 # --- the report in headless Chromium -----------------------------------------------------------------------
