@@ -273,9 +273,16 @@ if not chromium:
 
 profile = os.path.join(WORK, "chromium-profile")
 shutil.rmtree(profile, ignore_errors=True)
+# --enable-logging=stderr: the page's console messages come out on stderr as INFO:CONSOLE lines
 flags = [chromium, "--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--no-first-run",
          "--disable-extensions", "--disable-background-networking", f"--user-data-dir={profile}",
-         "--window-size=1280,2400", "--virtual-time-budget=5000"]
+         "--window-size=1280,2400", "--virtual-time-budget=5000", "--enable-logging=stderr", "--v=0"]
+
+
+def console(stderr):
+    return [line for line in stderr.splitlines() if ":CONSOLE" in line]
+
+
 static = parse(page)
 cost = static.tables["table-cost"]
 col = cost["header"].index("wall_s")
@@ -287,7 +294,8 @@ if dump.returncode != 0 or "<body" not in dump.stdout:
     sys.exit(f"FAILED: chromium --dump-dom ({dump.returncode}): {dump.stderr[-2000:]}")
 dom = parse(dump.stdout)
 expect(dom.body.get("data-selftest") == "done", "the page's script ran its self-test")
-expect(dom.body.get("data-errors") == "0", f"no script errors in the page (data-errors={dom.body.get('data-errors')})")
+expect(dom.body.get("data-errors") == "0" and not console(dump.stderr),
+       f"no script errors or console messages (data-errors={dom.body.get('data-errors')}, {console(dump.stderr)})")
 for name, n in EXPECTED.items():
     fig = dom.figures.get("plot-" + name)
     if fig is None:
@@ -304,7 +312,8 @@ expect(after_table["attrs"].get("data-sorted-by") == "wall_s" and after == sorte
 # negative control: an error in the page (the self-test asked for a table that does not exist) is counted
 bad = subprocess.run(flags + ["--dump-dom", "file://" + os.path.abspath(report) + "#selftest=no-such-table:x"],
                      capture_output=True, text=True, timeout=120)
-expect(parse(bad.stdout).body.get("data-errors") == "1", "a script error in the page shows as data-errors=1")
+expect(parse(bad.stdout).body.get("data-errors") == "1" and any("Uncaught" in line for line in console(bad.stderr)),
+       "a script error in the page shows as data-errors=1 and on the console")
 shot = os.path.join(WORK, "report.png")
 if os.path.exists(shot):
     os.remove(shot)
