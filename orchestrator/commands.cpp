@@ -11,6 +11,8 @@ std::unique_ptr<Command> make_submit_command();
 std::unique_ptr<Command> make_status_command();
 std::unique_ptr<Command> make_export_command();
 std::unique_ptr<Command> make_compare_command();
+std::unique_ptr<Command> make_plot_command();
+std::unique_ptr<Command> make_report_command();
 std::unique_ptr<Command> make_consolidate_command();
 std::unique_ptr<Command> make_models_command();
 std::unique_ptr<Command> make_embed_command();
@@ -38,6 +40,8 @@ std::vector<std::unique_ptr<Command>> make_commands() {
   commands.push_back(make_export_command());
   commands.push_back(make_compare_command());
   commands.push_back(make_stats_command());
+  commands.push_back(make_plot_command());
+  commands.push_back(make_report_command());
   commands.push_back(make_consolidate_command());
   commands.push_back(make_verify_command());
   commands.push_back(make_predict_command());

@@ -19,7 +19,7 @@
 namespace sdm::orchestrator {
 
 const std::vector<std::string>& export_formats() {
-  static const std::vector<std::string> kFormats{"text", "csv", "md", "latex", "json"};
+  static const std::vector<std::string> kFormats{"text", "csv", "md", "latex", "json", "html"};
   return kFormats;
 }
 
@@ -35,6 +35,29 @@ std::string format_number(double value) {
   char buf[64];
   std::snprintf(buf, sizeof buf, "%.4f", value);
   return buf;
+}
+
+std::string html_escape(const std::string& s) {
+  std::string out;
+  for (char c : s) {
+    switch (c) {
+      case '&':
+        out += "&amp;";
+        break;
+      case '<':
+        out += "&lt;";
+        break;
+      case '>':
+        out += "&gt;";
+        break;
+      case '"':
+        out += "&quot;";
+        break;
+      default:
+        out += c;
+    }
+  }
+  return out;
 }
 
 namespace {
@@ -58,6 +81,22 @@ std::string latex_cell(const std::string& s) {
     out += s[i];
   }
   return out;
+}
+
+/// The best (highest) score of each column, -inf where a column has none.
+std::vector<double> best_scores(const TextTable& t) {
+  std::vector<double> best(t.header.size(), -std::numeric_limits<double>::infinity());
+  for (const auto& row : t.scores) {
+    for (std::size_t i = 0; i < row.size() && i < best.size(); ++i) {
+      if (!std::isnan(row[i])) best[i] = std::max(best[i], row[i]);
+    }
+  }
+  return best;
+}
+
+bool is_best(const TextTable& t, const std::vector<double>& best, std::size_t r, std::size_t i) {
+  const double score = r < t.scores.size() && i < t.scores[r].size() ? t.scores[r][i] : std::nan("");
+  return !std::isnan(score) && i < best.size() && score == best[i];
 }
 
 std::string md_cell(std::string s) {
@@ -91,31 +130,36 @@ std::string render(const TextTable& t, const std::string& format) {
     }
   } else if (format == "latex") {
     // booktabs; score columns right-aligned with the best of each column in bold
-    std::vector<double> best(t.header.size(), -std::numeric_limits<double>::infinity());
-    std::vector<bool> scored(t.header.size(), false);
-    for (const auto& row : t.scores) {
-      for (std::size_t i = 0; i < row.size() && i < best.size(); ++i) {
-        if (!std::isnan(row[i])) {
-          best[i] = std::max(best[i], row[i]);
-          scored[i] = true;
-        }
-      }
-    }
+    const auto best = best_scores(t);
     std::string align;
-    for (std::size_t i = 0; i < t.header.size(); ++i) align += scored[i] ? 'r' : 'l';
+    for (std::size_t i = 0; i < t.header.size(); ++i) align += std::isinf(best[i]) ? 'l' : 'r';
     out << "\\begin{tabular}{" << align << "}\n\\toprule\n";
     for (std::size_t i = 0; i < t.header.size(); ++i) out << (i ? " & " : "") << latex_cell(t.header[i]);
     out << " \\\\\n\\midrule\n";
     for (std::size_t r = 0; r < t.rows.size(); ++r) {
       const auto& row = t.rows[r];
       for (std::size_t i = 0; i < row.size(); ++i) {
-        const double score = r < t.scores.size() && i < t.scores[r].size() ? t.scores[r][i] : std::nan("");
         const std::string cell = latex_cell(row[i]);
-        out << (i ? " & " : "") << (!std::isnan(score) && score == best[i] ? "\\textbf{" + cell + "}" : cell);
+        out << (i ? " & " : "") << (is_best(t, best, r, i) ? "\\textbf{" + cell + "}" : cell);
       }
       out << " \\\\\n";
     }
     out << "\\bottomrule\n\\end{tabular}\n";
+  } else if (format == "html") {
+    // a bare <table> (a report or page wraps it); each column's best score in <strong>, as LaTeX bolds it
+    const auto best = best_scores(t);
+    out << "<table class=\"sortable\">\n<thead><tr>";
+    for (const auto& h : t.header) out << "<th scope=\"col\">" << html_escape(h) << "</th>";
+    out << "</tr></thead>\n<tbody>\n";
+    for (std::size_t r = 0; r < t.rows.size(); ++r) {
+      out << "<tr>";
+      for (std::size_t i = 0; i < t.rows[r].size(); ++i) {
+        const std::string cell = html_escape(t.rows[r][i]);
+        out << "<td>" << (is_best(t, best, r, i) ? "<strong>" + cell + "</strong>" : cell) << "</td>";
+      }
+      out << "</tr>\n";
+    }
+    out << "</tbody>\n</table>\n";
   } else if (format == "json") {
     nlohmann::json rows = nlohmann::json::array();
     for (const auto& row : t.rows) {

@@ -1,6 +1,6 @@
 #pragma once
 // Tables of results: reading the consolidated store back (plain HDF5), the per-configuration summary, and
-// rendering as aligned text, CSV, Markdown, LaTeX or JSON (one registry of export formats).
+// rendering as aligned text, CSV, Markdown, LaTeX, JSON or HTML (one registry of export formats).
 #include <map>
 #include <string>
 #include <vector>
@@ -17,11 +17,14 @@ struct TextTable {
   std::vector<std::vector<double>> scores;
 };
 
-/// Formats: text csv md latex json. An unknown format is a ConfigError listing them.
+/// Formats: text csv md latex json html (a bare sortable <table>). An unknown format is a ConfigError listing them.
 std::string render(const TextTable& table, const std::string& format);
 const std::vector<std::string>& export_formats();
 /// Throws that ConfigError for an unknown format (so a command can check before reading anything).
 void check_export_format(const std::string& format);
+
+/// & < > " as HTML entities (table cells, report text).
+std::string html_escape(const std::string& s);
 
 /// A number as tables show it: 4 significant decimals, "NaN" for NaN.
 std::string format_number(double value);

@@ -13,8 +13,10 @@
 #include "common/text.h"
 #include "orchestrator/command.h"
 #include "orchestrator/consolidate.h"
+#include "orchestrator/result_groups.h"
 #include "orchestrator/results_table.h"
 #include "orchestrator/store_files.h"
+#include "orchestrator/store_status.h"
 
 namespace sdm::orchestrator {
 namespace fs = std::filesystem;
@@ -27,7 +29,8 @@ void require_store_dir(const StorePaths& paths) {
   }
 }
 
-/// CONTRACTS §8: counts from records + journal, valid before consolidation and while a sweep runs.
+}  // namespace
+
 nlohmann::json store_status(const StorePaths& paths) {
   require_store_dir(paths);
   std::error_code ec;
@@ -78,6 +81,8 @@ nlohmann::json store_status(const StorePaths& paths) {
           {"failed", failed}, {"locked", live}, {"consolidated", fs::exists(paths.store, ec)}};
 }
 
+namespace {
+
 class StatusCommand final : public Command {
  public:
   const char* name() const override { return "status"; }
@@ -127,27 +132,48 @@ void check_metric(const std::string& metric) {
   }
 }
 
+const std::vector<std::string>& export_kinds() {
+  static const std::vector<std::string> kKinds{"cells",   "predictions", "breakdown", "cost",
+                                               "summary", "leakage",     "pivot"};
+  return kKinds;
+}
+
 class ExportCommand final : public Command {
  public:
   const char* name() const override { return "export"; }
-  const char* summary() const override { return "Write a store's cells, predictions, per-dataset breakdown, cost, summary or cell-vs-sample leakage as csv/md/latex/json"; }
+  const char* summary() const override {
+    return "Write a store's cells, predictions, per-dataset breakdown, cost, summary (grouped by model, setting, "
+           "tissue, therapy, cancer type) or cell-vs-sample leakage as csv/md/latex/json/html";
+  }
   void configure(CLI::App& app) override {
     app.add_option("store", store_, "A consolidated store.h5")->required();
     app.add_option("--what", what_, "cells | predictions | breakdown | cost | summary | leakage | pivot")->capture_default_str();
-    app.add_option("--format", format_, "csv | md | latex | json | text")->capture_default_str();
+    app.add_option("--format", format_, "csv | md | latex | json | text | html")->capture_default_str();
     app.add_option("--out", out_, "Write here instead of stdout");
+    app.add_option("--by", by_,
+                   "summary: group by these fields (comma-separated): model preset strategy protocol split seed "
+                   "test_group, and per test dataset: dataset tissue therapy cancer_type cancer_level2 regimen (from "
+                   "the sweep's catalog); each group's mean \u00b1 s.e.m. over folds and seeds with n");
+    app.add_option("--layout", layout_,
+                   "summary: long (a row per group) | paper (a row per model, a column per setting "
+                   "and --by value, as the study's tables)")
+        ->capture_default_str();
+    app.add_option("--catalog", catalog_,
+                   "The dataset catalog for tissue/therapy/cancer_type (default: the one the "
+                   "sweep used, from the store's sweep_yaml)");
     app.add_option("--rows", rows_, "pivot: the cell fields that make a row (comma-separated)")->capture_default_str();
     app.add_option("--cols", cols_, "pivot: the cell field whose values are the columns (test_group: held-out dataset)")
         ->capture_default_str();
-    app.add_option("--metric", metric_, "pivot: the metric (mean ± s.e.m. over folds and seeds; LaTeX bolds each column's best)")
-        ->capture_default_str();
+    app.add_option("--metric", metric_,
+                   "pivot, --layout paper: the metric (default f1); summary --by: the metrics, "
+                   "comma-separated (default f1,auroc,auprc)");
   }
   int run(const RunContext&) override {
     std::error_code ec;
     if (!fs::exists(store_, ec)) {
       throw IoError({store_, "", ""}, "no consolidated store; run `sdm consolidate " + store_ + "` (or finish the sweep)");
     }
-    check_export_format(format_);
+    const Plan plan = check_options();
     TextTable table;
     if (what_ == "cells") {
       table = read_store_group(store_, "cells", cell_fields());
@@ -157,23 +183,65 @@ class ExportCommand final : public Command {
       table = read_store_group(store_, "breakdown", breakdown_fields());
     } else if (what_ == "cost") {
       table = cost_table(read_store_cells(store_));
-    } else if (what_ == "summary") {
+    } else if (what_ == "summary" && plan.by.empty() && !plan.paper) {
       table = summary_table(read_store_cells(store_));
+    } else if (what_ == "summary") {
+      const bool per_dataset = std::any_of(plan.by.begin(), plan.by.end(), is_dataset_field);
+      const auto catalog = per_dataset ? store_catalog(store_, catalog_) : std::nullopt;
+      const auto obs = observations(read_store_cells(store_),
+                                    per_dataset ? read_store_breakdown(store_) : std::vector<BreakdownEntry>{},
+                                    catalog ? &*catalog : nullptr, plan.by);
+      table = plan.paper ? paper_table(obs, plan.by, plan.metrics.front()) : grouped_table(obs, plan.by, plan.metrics);
     } else if (what_ == "leakage") {
       table = leakage_table(read_store_cells(store_));
-    } else if (what_ == "pivot") {
-      check_metric(metric_);
-      std::vector<std::string> rows;
-      for (std::size_t start = 0; start <= rows_.size();) {
-        const auto comma = std::min(rows_.find(',', start), rows_.size());
-        if (comma > start) rows.push_back(rows_.substr(start, comma - start));
-        start = comma + 1;
-      }
+    } else {  // pivot
+      table = pivot_table(read_store_cells(store_), plan.rows, cols_, plan.metrics.front());
+    }
+    write_or_print(render(table, format_), out_);
+    return 0;
+  }
+
+ private:
+  struct Plan {
+    std::vector<std::string> by, metrics, rows;
+    bool paper = false;
+  };
+
+  /// Every option check, in one place and before the store is read: an unknown kind, format, field or metric,
+  /// or an option the chosen table does not take, is a ConfigError naming the option.
+  Plan check_options() const {
+    Plan plan;
+    check_export_format(format_);
+    if (std::find(export_kinds().begin(), export_kinds().end(), what_) == export_kinds().end()) {
+      throw ConfigError({"<cli>", "--what", what_}, "unknown table; " + suggest(what_, export_kinds()));
+    }
+    const std::vector<std::string> layouts{"long", "paper"};
+    if (std::find(layouts.begin(), layouts.end(), layout_) == layouts.end()) {
+      throw ConfigError({"<cli>", "--layout", layout_}, "unknown layout; " + suggest(layout_, layouts));
+    }
+    plan.paper = layout_ == "paper";
+    if ((!by_.empty() || plan.paper) && what_ != "summary") {
+      throw ConfigError({"<cli>", plan.paper ? "--layout" : "--by", plan.paper ? layout_ : by_},
+                        "grouping and the paper layout apply to --what summary");
+    }
+    plan.by = parse_group_fields(by_, "--by");
+    const bool one_metric = what_ == "pivot" || plan.paper;
+    plan.metrics = parse_metrics(metric_.empty() ? (one_metric ? "f1" : "f1,auroc,auprc") : metric_, "--metric");
+    if (one_metric && plan.metrics.size() != 1) {
+      throw ConfigError({"<cli>", "--metric", metric_},
+                        what_ == "pivot" ? "pivot takes one metric" : "--layout paper takes one metric");
+    }
+    if (what_ == "pivot") {
       std::vector<std::string> text_fields;
       for (const auto& f : cell_fields()) {
         if (f.kind == FieldKind::kText) text_fields.push_back(f.name);
       }
-      for (const auto& f : rows) {
+      for (std::size_t start = 0; start <= rows_.size();) {
+        const auto comma = std::min(rows_.find(',', start), rows_.size());
+        if (comma > start) plan.rows.push_back(rows_.substr(start, comma - start));
+        start = comma + 1;
+      }
+      for (const auto& f : plan.rows) {
         if (std::find(text_fields.begin(), text_fields.end(), f) == text_fields.end()) {
           throw ConfigError({"<cli>", "--rows", f}, "not a text field of /cells; " + suggest(f, text_fields));
         }
@@ -181,18 +249,12 @@ class ExportCommand final : public Command {
       if (std::find(text_fields.begin(), text_fields.end(), cols_) == text_fields.end()) {
         throw ConfigError({"<cli>", "--cols", cols_}, "not a text field of /cells; " + suggest(cols_, text_fields));
       }
-      table = pivot_table(read_store_cells(store_), rows, cols_, metric_);
-    } else {
-      const std::vector<std::string> kinds{"cells", "predictions", "breakdown", "cost", "summary", "leakage", "pivot"};
-      throw ConfigError({"<cli>", "--what", what_}, "unknown table; " + suggest(what_, kinds));
     }
-    write_or_print(render(table, format_), out_);
-    return 0;
+    return plan;
   }
 
- private:
-  std::string store_, what_ = "cells", format_ = "csv", out_;
-  std::string rows_ = "model,strategy", cols_ = "test_group", metric_ = "f1";
+  std::string store_, what_ = "cells", format_ = "csv", out_, by_, layout_ = "long", catalog_;
+  std::string rows_ = "model,strategy", cols_ = "test_group", metric_;
 };
 
 class CompareCommand final : public Command {

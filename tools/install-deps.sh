@@ -18,6 +18,9 @@ PACKAGES=(
   libpcre2-dev
   # the Slurm tests start a single-node Slurm (munge comes with it)
   slurm-wlm
+  # figures (`sdm plot`, `sdm report`: gnuplot's svg and pdfcairo terminals, with a font) and the report's
+  # headless-browser test
+  gnuplot-nox fonts-dejavu-core chromium
   # independent references for tests (always /usr/bin/python3)
   python3 python3-anndata python3-h5py python3-numpy python3-scipy python3-torch python3-sklearn python3-yaml python3-sentencepiece
 )
