@@ -94,7 +94,7 @@ std::string cd_diagram_svg(const std::vector<std::string>& names, const std::vec
     const double x = x_of(sorted[p]);
     const double end = on_left ? left - 10 : right + 10;
     const std::string& name = names[order[p]];
-    s << "<g class=\"model\" data-name=\"" << xml_escape(name) << "\" data-rank=\"" << fixed(sorted[p], 3)
+    s << "<g class=\"model mark\" data-name=\"" << xml_escape(name) << "\" data-rank=\"" << fixed(sorted[p], 3)
       << "\"><polyline fill=\"none\" stroke=\"black\" points=\"" << fixed(x) << "," << fixed(axis_y) << " " << fixed(x) << ","
       << fixed(y) << " " << fixed(end) << "," << fixed(y) << "\"/><text x=\"" << fixed(on_left ? end - 4 : end + 4)
       << "\" y=\"" << fixed(y + 4) << "\" text-anchor=\"" << (on_left ? "end" : "start") << "\">" << xml_escape(name) << " ("

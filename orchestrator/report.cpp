@@ -3,6 +3,8 @@
 #include <spdlog/spdlog.h>
 #include <stdlib.h>
 
+#include <cctype>
+#include <cmath>
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
@@ -11,11 +13,14 @@
 #include "common/error.h"
 #include "common/hdf5.h"
 #include "jobs/sweep_spec.h"
+#include "orchestrator/cd_diagram.h"
+#include "orchestrator/cost_summary.h"
 #include "orchestrator/figures.h"
 #include "orchestrator/gnuplot.h"
 #include "orchestrator/result_groups.h"
 #include "orchestrator/results_table.h"
 #include "orchestrator/store_files.h"
+#include "orchestrator/stats_table.h"
 #include "orchestrator/store_status.h"
 #include "orchestrator/svg_marks.h"
 #include "orchestrator/version.h"
@@ -161,7 +166,45 @@ void tables(std::ostringstream& out, const FigureInputs& in, const std::string& 
   }
   table_section(out, "leakage", "Leakage: cell split vs sample split",
                 "mean F1 and AUROC of each split and the gap (cell - sample)", leakage_table(in.cells));
+  table_section(out, "cost-models", "Cost per model",
+                "compute hours of the final attempts; " + metric + " per device-hour = mean " + metric +
+                    " / device-hours per cell (GPU where the model used one, else CPU)",
+                cost_summary_table(in.cells, metric));
+  table_section(out, "overhead", "Sweep time",
+                "first cell start to last cell finish on the ranks that ran cells; the share not spent in cells is "
+                "orchestration, embedding tasks and idle time",
+                sweep_span_table(sweep_span(in.cells)));
   table_section(out, "cost", "Cost per cell", "seconds, peak resident memory (MB)", cost_table(in.cells));
+  out << "</section>\n";
+}
+
+/// Paired tests between models and their critical-difference diagrams (`sdm stats` with its defaults).
+void statistics(std::ostringstream& out, const FigureInputs& in, const std::string& metric) {
+  StatsOptions options;
+  options.metric = metric;
+  std::vector<BreakdownValue> breakdown;
+  for (const auto& b : in.breakdown) {
+    const auto it = b.metrics.find(metric);
+    breakdown.push_back({b.cell_id, b.dataset, it == b.metrics.end() ? std::nan("") : it->second});
+  }
+  const auto groups = compute_stats(in.cells, breakdown, options);
+  out << "<section id=\"statistics\">\n<h2>Statistics</h2>\n<p class=\"muted\">Within each strategy and protocol, "
+      << "models compared on matched units (held-out dataset, or each dataset of a pooled cell, x split x fold x "
+         "seed): Wilcoxon signed-rank with Holm's correction and a bootstrap 95 % interval of the median "
+         "difference; Friedman's test and the Nemenyi critical difference (alpha 0.05) over the units every "
+         "model has. Units one model lacks are dropped pairwise and counted.</p>\n";
+  table_section(out, "stats-groups", "Friedman test and mean ranks per group", "", stats_groups_table(groups, options));
+  table_section(out, "stats-pairs", "Pairwise tests", "", stats_pairs_table(groups, options));
+  for (const auto& g : groups) {
+    if (g.friedman.mean_ranks.size() < 2) continue;
+    std::string id;
+    for (char c : g.within) id += std::isalnum(static_cast<unsigned char>(c)) ? c : '-';
+    out << "<figure class=\"plot cd\" id=\"plot-cd-" << html_escape(id) << "\" style=\"max-width: 760px\" data-expected-marks=\""
+        << g.names.size() << "\">\n"
+        << cd_diagram_svg(g.names, g.friedman.mean_ranks, g.critical_difference,
+                          metric + ", " + g.within + ": mean rank over " + std::to_string(g.friedman.blocks) + " units")
+        << "<figcaption>Critical difference: " << html_escape(g.within) << "</figcaption>\n</figure>\n";
+  }
   out << "</section>\n";
 }
 
@@ -208,11 +251,12 @@ std::string build_report(const ReportOptions& options) {
       << "<body data-errors=\"0\">\n<header>\n<h1>sdm report: " << html_escape(name) << "</h1>\n"
       << "<p class=\"muted\">" << html_escape(fs::absolute(options.store).string()) << "</p>\n"
       << "<nav><a href=\"#provenance\">Provenance</a><a href=\"#status\">Status</a><a href=\"#tables\">Results</a>"
-      << "<a href=\"#figures\">Figures</a></nav>\n</header>\n<main>\n";
+      << "<a href=\"#figures\">Figures</a><a href=\"#statistics\">Statistics</a></nav>\n</header>\n<main>\n";
   provenance(out, options.store, file);
   status(out, options.store, in.cells);
   tables(out, in, options.metric);
   figures(out, in, options.metric);
+  statistics(out, in, options.metric);
   out << "</main>\n<footer class=\"muted\"><p>Written by sdm " << html_escape(version_string()) << " (git "
       << html_escape(git_sha()) << ") at " << html_escape(utc_now()) << ".</p></footer>\n"
       << "<script>" << report_js() << "</script>\n</body>\n</html>\n";

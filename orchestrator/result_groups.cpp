@@ -11,8 +11,10 @@
 
 #include "common/error.h"
 #include "common/hdf5.h"
+#include "common/metrics.h"
 #include "common/text.h"
 #include "jobs/sweep_spec.h"
+#include "orchestrator/statistics.h"
 
 namespace sdm::orchestrator {
 namespace fs = std::filesystem;
@@ -218,8 +220,77 @@ std::string format_mean_sem(const Aggregate& a) {
   return buf;
 }
 
+std::map<std::string, CellPredictions> read_store_predictions(const std::string& store) {
+  const TextTable t = read_store_group(store, "predictions", prediction_fields());
+  const auto col = [&](const std::string& name) {
+    return static_cast<std::size_t>(std::find(t.header.begin(), t.header.end(), name) - t.header.begin());
+  };
+  const auto id = col("cell_id"), dataset = col("dataset"), y = col("y_true"), score = col("y_score");
+  std::map<std::string, CellPredictions> out;
+  for (const auto& row : t.rows) {
+    auto& p = out[row[id]];
+    p.dataset.push_back(row[dataset]);
+    p.y_true.push_back(static_cast<std::int8_t>(std::stoi(row[y])));
+    p.y_score.push_back(row[score] == "NaN" ? std::nan("") : std::stod(row[score]));
+  }
+  return out;
+}
+
+namespace {
+
+/// Bootstrap interval of `metric` over the test cells of a group's predictions.
+std::string cells_interval(const std::vector<const Observation*>& members, const std::string& metric, const CiOptions& ci) {
+  std::vector<std::int8_t> y;
+  std::vector<double> score;
+  for (const auto* o : members) {
+    const auto it = ci.predictions->find(o->cell_id);
+    if (it == ci.predictions->end()) continue;
+    const auto ds = o->fields.find("dataset");
+    for (std::size_t i = 0; i < it->second.y_true.size(); ++i) {
+      if (ds != o->fields.end() && it->second.dataset[i] != ds->second) continue;
+      y.push_back(it->second.y_true[i]);
+      score.push_back(it->second.y_score[i]);
+    }
+  }
+  if (y.empty()) return "NaN (no predictions)";
+  std::uint64_t state = ci.seed + 0x9e3779b97f4a7c15ULL;
+  const auto next = [&state] {
+    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
+    return z ^ (z >> 31);
+  };
+  std::vector<double> stats;
+  std::vector<std::int8_t> ry(y.size());
+  std::vector<double> rs(y.size());
+  for (int b = 0; b < ci.resamples; ++b) {
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      const auto k = next() % y.size();
+      ry[i] = y[k];
+      rs[i] = score[k];
+    }
+    const double v = binary_metrics(ry, rs).value(metric);
+    if (!std::isnan(v)) stats.push_back(v);
+  }
+  if (stats.size() < static_cast<std::size_t>(ci.resamples) / 2) return "NaN (metric undefined on most resamples)";
+  std::sort(stats.begin(), stats.end());
+  const auto at = [&](double q) {
+    const double pos = q * static_cast<double>(stats.size() - 1);
+    const auto lo = static_cast<std::size_t>(pos);
+    const auto hi = std::min(lo + 1, stats.size() - 1);
+    return stats[lo] + (pos - static_cast<double>(lo)) * (stats[hi] - stats[lo]);
+  };
+  return "[" + format_number(at(0.025)) + ", " + format_number(at(0.975)) + "] (" + std::to_string(y.size()) + " cells)";
+}
+
+}  // namespace
+
 TextTable grouped_table(const std::vector<Observation>& obs, const std::vector<std::string>& by,
-                        const std::vector<std::string>& metrics) {
+                        const std::vector<std::string>& metrics, const CiOptions& ci) {
+  if (!ci.over.empty() && ci.over != "units" && ci.over != "cells") {
+    throw ConfigError({"<cli>", "--ci", ci.over}, "expected units or cells");
+  }
+  if (ci.over == "cells" && !ci.predictions) throw ConfigError({"<cli>", "--ci", ci.over}, "needs the store's predictions");
   std::map<std::vector<std::string>, std::vector<const Observation*>> groups;
   for (const auto& o : obs) {
     std::vector<std::string> key;
@@ -230,7 +301,10 @@ TextTable grouped_table(const std::vector<Observation>& obs, const std::vector<s
   TextTable t;
   t.header = by;
   t.header.push_back("n");
-  t.header.insert(t.header.end(), metrics.begin(), metrics.end());
+  for (const auto& m : metrics) {
+    t.header.push_back(m);
+    if (!ci.over.empty()) t.header.push_back(m + " 95% CI (" + ci.over + ")");
+  }
   for (const auto& [key, members] : groups) {
     std::vector<std::string> row = key;
     std::vector<double> score(key.size() + 1, std::nan(""));
@@ -245,6 +319,18 @@ TextTable grouped_table(const std::vector<Observation>& obs, const std::vector<s
       if (a.n && a.n < members.size()) entry += " (n=" + std::to_string(a.n) + ")";
       row.push_back(entry);
       score.push_back(a.mean);
+      if (ci.over == "units") {
+        std::vector<double> defined;
+        for (double v : values) {
+          if (!std::isnan(v)) defined.push_back(v);
+        }
+        const Interval i = bootstrap_mean_ci(defined, ci.resamples, 0.95, ci.seed);
+        row.push_back(defined.empty() ? "NaN" : "[" + format_number(i.low) + ", " + format_number(i.high) + "]");
+        score.push_back(std::nan(""));
+      } else if (ci.over == "cells") {
+        row.push_back(cells_interval(members, m, ci));
+        score.push_back(std::nan(""));
+      }
     }
     t.rows.push_back(std::move(row));
     t.scores.push_back(std::move(score));

@@ -8,6 +8,7 @@
 // folds, seeds and held-out datasets of the group) with their count n. That is the study's "mean ± s.e.m. over
 // CV folds" (reference/scdrugmap-paper.md §5, NC Fig. 2), computed from what one sweep stores.
 #include <cstddef>
+#include <cstdint>
 #include <map>
 #include <optional>
 #include <string>
@@ -63,11 +64,32 @@ Aggregate aggregate(const std::vector<double>& values);
 /// "0.912 ± 0.010", just "0.912" for n = 1, "" for n = 0.
 std::string format_mean_sem(const Aggregate& a);
 
+/// One cell's test predictions (for bootstrap intervals over test cells).
+struct CellPredictions {
+  std::vector<std::string> dataset;
+  std::vector<std::int8_t> y_true;
+  std::vector<double> y_score;
+};
+/// /predictions of a store by cell id.
+std::map<std::string, CellPredictions> read_store_predictions(const std::string& store);
+
+/// Bootstrap 95 % intervals for the grouped table. `units`: resample the group's observations (its cells' folds,
+/// seeds and test datasets) and take the mean, as the table's mean is taken. `cells`: resample the test cells of
+/// all the group's predictions (restricted to the observation's dataset where the group is per dataset) and
+/// compute the metric on each resample: the uncertainty of the pooled predictions.
+struct CiOptions {
+  std::string over;  ///< "" (none) | units | cells
+  int resamples = 1000;
+  std::uint64_t seed = 0;
+  const std::map<std::string, CellPredictions>* predictions = nullptr;  ///< needed for `cells`
+};
+
 /// Long layout: the `by` fields, n (observations in the group), then mean ± s.e.m. of each metric, one row per
 /// group (sorted), with scores for LaTeX's best-per-column bold. A metric that is NaN on some observations adds
-/// "(n=k)": the count its mean is over.
+/// "(n=k)": the count its mean is over. With `ci`, each metric is followed by its bootstrap interval column
+/// ("[low, high]", and for `cells` the number of test cells).
 TextTable grouped_table(const std::vector<Observation>& obs, const std::vector<std::string>& by,
-                        const std::vector<std::string>& metrics);
+                        const std::vector<std::string>& metrics, const CiOptions& ci = {});
 /// The study's layout: one row per model (with its preset where it is not `default`), one column per setting
 /// (strategy · protocol, pooled with its split), split further by the `by` fields other than the cell's own
 /// (e.g. tissue), each entry mean ± s.e.m. of `metric`.

@@ -13,6 +13,7 @@
 #include "common/text.h"
 #include "orchestrator/command.h"
 #include "orchestrator/consolidate.h"
+#include "orchestrator/cost_summary.h"
 #include "orchestrator/result_groups.h"
 #include "orchestrator/results_table.h"
 #include "orchestrator/store_files.h"
@@ -133,8 +134,8 @@ void check_metric(const std::string& metric) {
 }
 
 const std::vector<std::string>& export_kinds() {
-  static const std::vector<std::string> kKinds{"cells",   "predictions", "breakdown", "cost",
-                                               "summary", "leakage",     "pivot"};
+  static const std::vector<std::string> kKinds{"cells",   "predictions", "breakdown", "cost", "cost-summary",
+                                               "overhead", "summary", "leakage", "pivot"};
   return kKinds;
 }
 
@@ -147,7 +148,10 @@ class ExportCommand final : public Command {
   }
   void configure(CLI::App& app) override {
     app.add_option("store", store_, "A consolidated store.h5")->required();
-    app.add_option("--what", what_, "cells | predictions | breakdown | cost | summary | leakage | pivot")->capture_default_str();
+    app.add_option("--what", what_,
+                   "cells | predictions | breakdown | cost (per cell) | cost-summary (per model: hours, cells/h, metric "
+                   "per device-hour) | overhead (sweep span vs cell time) | summary | leakage | pivot")
+        ->capture_default_str();
     app.add_option("--format", format_, "csv | md | latex | json | text | html")->capture_default_str();
     app.add_option("--out", out_, "Write here instead of stdout");
     app.add_option("--by", by_,
@@ -161,6 +165,11 @@ class ExportCommand final : public Command {
     app.add_option("--catalog", catalog_,
                    "The dataset catalog for tissue/therapy/cancer_type (default: the one the "
                    "sweep used, from the store's sweep_yaml)");
+    app.add_option("--ci", ci_,
+                   "summary: add a bootstrap 95% interval per metric over `units` (the group's folds, seeds and test "
+                   "datasets) or `cells` (the group's test cells, from /predictions); without --by it groups by "
+                   "model,strategy,protocol,split");
+    app.add_option("--resamples", resamples_, "--ci: bootstrap resamples")->capture_default_str();
     app.add_option("--rows", rows_, "pivot: the cell fields that make a row (comma-separated)")->capture_default_str();
     app.add_option("--cols", cols_, "pivot: the cell field whose values are the columns (test_group: held-out dataset)")
         ->capture_default_str();
@@ -183,7 +192,11 @@ class ExportCommand final : public Command {
       table = read_store_group(store_, "breakdown", breakdown_fields());
     } else if (what_ == "cost") {
       table = cost_table(read_store_cells(store_));
-    } else if (what_ == "summary" && plan.by.empty() && !plan.paper) {
+    } else if (what_ == "cost-summary") {
+      table = cost_summary_table(read_store_cells(store_), plan.metrics.front());
+    } else if (what_ == "overhead") {
+      table = sweep_span_table(sweep_span(read_store_cells(store_)));
+    } else if (what_ == "summary" && plan.by.empty() && !plan.paper && ci_.empty()) {
       table = summary_table(read_store_cells(store_));
     } else if (what_ == "summary") {
       const bool per_dataset = std::any_of(plan.by.begin(), plan.by.end(), is_dataset_field);
@@ -191,7 +204,13 @@ class ExportCommand final : public Command {
       const auto obs = observations(read_store_cells(store_),
                                     per_dataset ? read_store_breakdown(store_) : std::vector<BreakdownEntry>{},
                                     catalog ? &*catalog : nullptr, plan.by);
-      table = plan.paper ? paper_table(obs, plan.by, plan.metrics.front()) : grouped_table(obs, plan.by, plan.metrics);
+      std::map<std::string, CellPredictions> predictions;
+      CiOptions ci{ci_, resamples_, 0, nullptr};
+      if (ci_ == "cells") {
+        predictions = read_store_predictions(store_);
+        ci.predictions = &predictions;
+      }
+      table = plan.paper ? paper_table(obs, plan.by, plan.metrics.front()) : grouped_table(obs, plan.by, plan.metrics, ci);
     } else if (what_ == "leakage") {
       table = leakage_table(read_store_cells(store_));
     } else {  // pivot
@@ -224,12 +243,17 @@ class ExportCommand final : public Command {
       throw ConfigError({"<cli>", plan.paper ? "--layout" : "--by", plan.paper ? layout_ : by_},
                         "grouping and the paper layout apply to --what summary");
     }
-    plan.by = parse_group_fields(by_, "--by");
-    const bool one_metric = what_ == "pivot" || plan.paper;
+    if (!ci_.empty()) {
+      if (ci_ != "units" && ci_ != "cells") throw ConfigError({"<cli>", "--ci", ci_}, "expected units or cells");
+      if (what_ != "summary" || plan.paper) throw ConfigError({"<cli>", "--ci", ci_}, "applies to --what summary (long layout)");
+      if (resamples_ < 10) throw ConfigError({"<cli>", "--resamples", std::to_string(resamples_)}, "use at least 10");
+    }
+    plan.by = parse_group_fields(by_.empty() && !ci_.empty() ? std::string("model,strategy,protocol,split") : by_, "--by");
+    const bool one_metric = what_ == "pivot" || what_ == "cost-summary" || plan.paper;
     plan.metrics = parse_metrics(metric_.empty() ? (one_metric ? "f1" : "f1,auroc,auprc") : metric_, "--metric");
     if (one_metric && plan.metrics.size() != 1) {
       throw ConfigError({"<cli>", "--metric", metric_},
-                        what_ == "pivot" ? "pivot takes one metric" : "--layout paper takes one metric");
+                        what_ == "pivot" || what_ == "cost-summary" ? what_ + " takes one metric" : "--layout paper takes one metric");
     }
     if (what_ == "pivot") {
       std::vector<std::string> text_fields;
@@ -253,7 +277,8 @@ class ExportCommand final : public Command {
     return plan;
   }
 
-  std::string store_, what_ = "cells", format_ = "csv", out_, by_, layout_ = "long", catalog_;
+  std::string store_, what_ = "cells", format_ = "csv", out_, by_, layout_ = "long", catalog_, ci_;
+  int resamples_ = 1000;
   std::string rows_ = "model,strategy", cols_ = "test_group", metric_;
 };
 

@@ -207,7 +207,9 @@ expect(re.search(r"^bars-tissue: [1-9][0-9]* marks", p.stdout, re.M), "--catalog
 report = os.path.join(WORK, "report.html")
 run(["report", store, "-o", report])
 page = open(report, encoding="utf-8").read()
-expect(page.startswith("<!DOCTYPE html>") and page.count("<svg") == len(EXPECTED), "report: one inline <svg> per figure")
+n_cd = page.count('<svg xmlns="http://www.w3.org/2000/svg" class="cd-diagram"')
+expect(page.startswith("<!DOCTYPE html>") and page.count("<svg") == len(EXPECTED) + n_cd and n_cd >= 1,
+       f"report: one inline <svg> per figure, and {n_cd} critical-difference diagram(s)")
 expect(not re.search(r"<(img|link|iframe|object|embed)\b|<script[^>]*\bsrc=|@import|url\(\s*['\"]?https?:|(src|href)=['\"]https?:", page),
        "report: self-contained (no img/link/external script, no network URL)")
 ids = re.findall(r"\bid=[\"']([^\"']+)[\"']", page)
@@ -305,6 +307,14 @@ for name, n in EXPECTED.items():
         sys.exit(f"FAILED: plot-{name} renders {rendered} marks, the store says {n}")
     print(f"   plot-{name}: {rendered} marks rendered")
 expect(True, "every figure renders the marks the store says (heatmap cells, bars, curves)")
+cds = {k: v for k, v in dom.figures.items() if k.startswith("plot-cd-")}
+expect(cds and all(int(f.get("data-rendered-marks", "-1")) == int(f["data-expected-marks"]) >= 2 for f in cds.values()),
+       f"critical-difference diagrams render a mark per model: {sorted(cds)}")
+pairs, models_cost = dom.tables.get("table-stats-pairs"), dom.tables.get("table-cost-models")
+expect(pairs and pairs["rows"] and "p (Holm)" in pairs["header"], f"pairwise tests table ({len(pairs['rows'])} pairs)")
+expect(models_cost and sorted(r[0] for r in models_cost["rows"]) == ["logreg", "mlp"]
+       and all(float(r[models_cost["header"].index("CPU h")]) > 0 for r in models_cost["rows"]),
+       "cost per model: both models, positive CPU hours")
 after_table = dom.tables["table-cost"]
 after = [float(r[col]) for r in after_table["rows"]]
 expect(after_table["attrs"].get("data-sorted-by") == "wall_s" and after == sorted(before) and after != before,

@@ -139,7 +139,7 @@ for within in groups:
     expect(os.path.exists(path), f"diagram {os.path.basename(path)}")
     root = ET.parse(path).getroot()
     ns = "{http://www.w3.org/2000/svg}"
-    marks = [e for e in root.iter(ns + "g") if e.get("class") == "model"]
+    marks = [e for e in root.iter(ns + "g") if "model" in (e.get("class") or "").split()]
     names = sorted(e.get("data-name") for e in marks)
     expect(names == sorted(models) and len([e for e in root.iter(ns + "g") if e.get("class") == "cd"]) == 1,
            f"{within}: a mark per model and the CD bar")

@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstdio>
 #include <filesystem>
 #include <fstream>
 
@@ -87,6 +88,28 @@ TEST(GroupedTable, ByModelAndProtocolUsesEachDoneCellOnce) {
   EXPECT_EQ(t.rows[1], (std::vector<std::string>{"logreg", "pooled", "2", "0.900 \u00b1 0.050"}));
   EXPECT_EQ(t.rows[2], (std::vector<std::string>{"mlp", "cross-data", "1", "0.500"}));
   EXPECT_NEAR(t.scores[0][3], 0.766667, 1e-6);
+}
+
+TEST(GroupedTable, BootstrapIntervalsOverUnitsAndOverTestCells) {
+  const auto obs = observations(cells(), breakdown(), nullptr, {"model", "protocol"});
+  const auto t = grouped_table(obs, {"model", "protocol"}, {"f1"}, CiOptions{"units", 500, 3, nullptr});
+  ASSERT_EQ(t.header.back(), "f1 95% CI (units)");
+  // logreg cross-data resamples {0.8, 0.9, 0.6}: the mean lies in [0.6, 0.9], the interval inside it and around 0.767
+  double low = 0, high = 0;
+  ASSERT_EQ(std::sscanf(t.rows[0].back().c_str(), "[%lf, %lf]", &low, &high), 2);
+  EXPECT_GE(low, 0.6);
+  EXPECT_LE(high, 0.9);
+  EXPECT_LT(low, 0.7667);
+  EXPECT_GT(high, 0.7667);
+  EXPECT_LT(low, high);
+  EXPECT_EQ(grouped_table(obs, {"model", "protocol"}, {"f1"}, CiOptions{"units", 500, 3, nullptr}).rows, t.rows);  // seeded
+  // over test cells: a cell whose predictions are all right has F1 1 on every resample
+  std::map<std::string, CellPredictions> predictions;
+  for (const auto& o : obs) predictions[o.cell_id] = {{"P01", "P01", "P01", "P01"}, {1, 0, 1, 0}, {0.9, 0.1, 0.8, 0.3}};
+  const auto c = grouped_table(obs, {"model", "protocol"}, {"f1"}, CiOptions{"cells", 200, 1, &predictions});
+  EXPECT_EQ(c.rows[0].back(), "[1.0000, 1.0000] (12 cells)");
+  EXPECT_THROW(grouped_table(obs, {"model"}, {"f1"}, CiOptions{"folds", 10, 0, nullptr}), ConfigError);
+  EXPECT_THROW(grouped_table(obs, {"model"}, {"f1"}, CiOptions{"cells", 10, 0, nullptr}), ConfigError);
 }
 
 TEST(GroupedTable, AMetricNaNOnSomeObservationsSaysHowManyItAveraged) {

@@ -95,7 +95,7 @@ TEST(CdDiagram, CliquesAndSvgStructure) {
     for (auto at = svg.find(what); at != std::string::npos; at = svg.find(what, at + 1)) ++n;
     return n;
   };
-  EXPECT_EQ(count("class=\"model\""), 3u);
+  EXPECT_EQ(count("class=\"model mark\""), 3u);
   EXPECT_EQ(count("class=\"clique\""), 1u);
   EXPECT_EQ(count("class=\"cd\""), 1u);
   EXPECT_NE(svg.find("CD = 1.913"), std::string::npos);
