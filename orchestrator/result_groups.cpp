@@ -12,6 +12,7 @@
 #include "common/error.h"
 #include "common/hdf5.h"
 #include "common/metrics.h"
+#include "common/splitmix.h"
 #include "common/text.h"
 #include "jobs/sweep_spec.h"
 #include "orchestrator/statistics.h"
@@ -253,19 +254,13 @@ std::string cells_interval(const std::vector<const Observation*>& members, const
     }
   }
   if (y.empty()) return "NaN (no predictions)";
-  std::uint64_t state = ci.seed + 0x9e3779b97f4a7c15ULL;
-  const auto next = [&state] {
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  };
+  SplitMix rng{ci.seed};
   std::vector<double> stats;
   std::vector<std::int8_t> ry(y.size());
   std::vector<double> rs(y.size());
   for (int b = 0; b < ci.resamples; ++b) {
     for (std::size_t i = 0; i < y.size(); ++i) {
-      const auto k = next() % y.size();
+      const auto k = rng.next() % y.size();
       ry[i] = y[k];
       rs[i] = score[k];
     }

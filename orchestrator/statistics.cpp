@@ -7,6 +7,8 @@
 #include <numeric>
 #include <stdexcept>
 
+#include "common/splitmix.h"
+
 namespace sdm::orchestrator {
 namespace {
 
@@ -54,16 +56,6 @@ std::vector<double> tie_sizes(const std::vector<double>& values) {
   return out;
 }
 
-/// splitmix64: the bootstrap's seeded generator (platform-independent, unlike std:: distributions).
-struct SplitMix {
-  std::uint64_t state;
-  std::uint64_t next() {
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-};
 
 /// numpy's default (linear) percentile of sorted values.
 double percentile_sorted(const std::vector<double>& sorted, double q) {

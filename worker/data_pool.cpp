@@ -12,6 +12,7 @@
 
 #include "common/dataset_io.h"
 #include "common/error.h"
+#include "common/splitmix.h"
 
 namespace sdm::worker {
 
@@ -57,20 +58,6 @@ std::shared_ptr<LoadedDataset> load(const std::string& id, const std::string& pa
 
 std::size_t footprint(const LoadedDataset& d) { return d.X.bytes() + d.obs_names.size() * 64 + d.gene_keys.size() * 32; }
 
-/// splitmix64: a tiny seeded generator, so splits do not depend on the standard library's distributions.
-struct SplitMix {
-  std::uint64_t state;
-  std::uint64_t next() {
-    std::uint64_t z = (state += 0x9e3779b97f4a7c15ULL);
-    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-    z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-    return z ^ (z >> 31);
-  }
-  template <class T>
-  void shuffle(std::vector<T>& v) {
-    for (std::size_t i = v.size(); i > 1; --i) std::swap(v[i - 1], v[next() % i]);
-  }
-};
 
 }  // namespace
 

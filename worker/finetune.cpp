@@ -119,14 +119,8 @@ class Trainer {
     const bool cuda = group ? group->memory_space() == cluster::MemorySpace::kCuda : torch::cuda::is_available();
     device_ = cuda ? torch::Device(torch::kCUDA) : torch::Device(torch::kCPU);
 
-    const auto& o = config.at("strategy").at("options");
-    LoraOptions lora;
-    lora.r = o.at("r");
-    lora.alpha = o.at("alpha");
-    lora.dropout = o.at("dropout");
-    lora.targets = o.at("targets").get<std::vector<std::string>>();
     encoder_.params().to(device_);
-    adapters_ = encoder_.add_lora(lora, seed_);
+    adapters_ = encoder_.add_lora(lora_options(config.at("strategy").at("options")), seed_);
     torch::manual_seed(seed_);
     head_ = make_head(encoder_.dim(), config.at("head").at("layers").get<std::vector<int>>());
     head_->to(device_);

@@ -153,13 +153,7 @@ std::vector<double> predict_encoder(const nlohmann::json& m, const std::string& 
   const std::string params = dir + "/" + m.at("parameters").get<std::string>();
   NamedArrays head;
   if (m.value("lora", false)) {
-    const auto& o = m.at("strategy").at("options");
-    LoraOptions lora;
-    lora.r = o.at("r");
-    lora.alpha = o.at("alpha");
-    lora.dropout = o.at("dropout");
-    lora.targets = o.at("targets").get<std::vector<std::string>>();
-    auto adapters = loaded.encoder->add_lora(lora, m.at("seed").get<std::uint64_t>());
+    auto adapters = loaded.encoder->add_lora(lora_options(m.at("strategy").at("options")), m.at("seed").get<std::uint64_t>());
     const StateDict saved = read_state_dict(params);
     torch::NoGradGuard no_grad;
     for (auto& [name, t] : adapters) {

@@ -13,6 +13,15 @@
 
 namespace sdm::worker {
 
+LoraOptions lora_options(const nlohmann::json& o) {
+  LoraOptions lora;
+  lora.r = o.at("r");
+  lora.alpha = o.at("alpha");
+  lora.dropout = o.at("dropout");
+  lora.targets = o.at("targets").get<std::vector<std::string>>();
+  return lora;
+}
+
 namespace {
 
 torch::Tensor from_safetensors(const SafetensorsFile& file, const SafetensorsEntry& e,

@@ -88,6 +88,9 @@ struct LoraOptions {
   std::vector<std::string> targets;  ///< original module-name suffixes, e.g. scGPT out_proj, Geneformer query
 };
 
+/// LoRA options from a cell config's strategy.options (r, alpha, dropout, targets).
+LoraOptions lora_options(const nlohmann::json& strategy_options);
+
 /// Where one target module of one layer sits in our layer.
 struct LoraSite {
   Projection projection = Projection::kOutProj;
