@@ -2,7 +2,8 @@
 //   allreduce  bucketed gradient all-reduce of a scGPT-sized parameter set (the whole-human model's real tensor
 //              shapes) vs one raw MPI_Allreduce of the same bytes: bandwidth of each and the ratio (goal >= 0.8).
 //   lora-step  LoRA fine-tuning step time at the group size this run has, for a fixed global batch: run it at
-//              -np 1 and -np 2 and compare.
+//              -np 1 and -np 2 and compare; with WEIGHTS (safetensors) the base model's weights come from that file
+//              (lora_step_reference.py writes one and times the same step in PyTorch).
 #include <mpi.h>
 #include <torch/torch.h>
 
@@ -79,13 +80,15 @@ int bench_allreduce(int rounds, std::size_t bucket_bytes) {
   return 0;
 }
 
-int bench_lora_step(const std::string& model, const std::string& preset, int batch, int steps, int length) {
+int bench_lora_step(const std::string& model, const std::string& preset, int batch, int steps, int length,
+                    const std::string& weights) {
   int rank = 0, size = 1;
   MPI_Comm_rank(MPI_COMM_WORLD, &rank);
   MPI_Comm_size(MPI_COMM_WORLD, &size);
   const auto& info = jobs::model_info(model, "model");
   const auto config = info.preset(preset, "preset").config;
-  auto loaded = worker::LoadedModel::load(model, config, "", "", false);
+  // WEIGHTS (a safetensors file in published names, e.g. from lora_step_reference.py) or random from init_seed
+  auto loaded = worker::LoadedModel::load(model, config, weights, "", false);
   // Random cells of exactly `length` tokens, so every rank count sees the same work per sample.
   worker::TokenizedCells cells;
   const int n = batch * steps;
@@ -144,12 +147,13 @@ int main(int argc, char** argv) {
       const int batch = argc > 4 ? std::stoi(argv[4]) : 64;
       const int steps = argc > 5 ? std::stoi(argv[5]) : 8;
       const int length = argc > 6 ? std::stoi(argv[6]) : 256;
-      return bench_lora_step(model, preset, batch, steps, length);
+      const std::string weights = argc > 7 ? argv[7] : "";
+      return bench_lora_step(model, preset, batch, steps, length, weights);
     }
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_data_parallel: %s\n", e.what());
     return 1;
   }
-  std::fprintf(stderr, "usage: bench_data_parallel allreduce [ROUNDS] [BUCKET_MB] | lora-step [MODEL] [PRESET] [BATCH] [STEPS] [LENGTH]\n");
+  std::fprintf(stderr, "usage: bench_data_parallel allreduce [ROUNDS] [BUCKET_MB] | lora-step [MODEL] [PRESET] [BATCH] [STEPS] [LENGTH] [WEIGHTS]\n");
   return 2;
 }

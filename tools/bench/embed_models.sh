@@ -2,7 +2,8 @@
 # One embedding-throughput line per foundation model and LLM (issues 7, 8): `sdm embed --input` of one synthetic dataset
 # (tokenizing included, as a sweep's embed task runs it) with each model's preset, THREADS compute threads.
 # The Python peer comparison at published sizes is tools/bench/embed_throughput.sh (scGPT, Geneformer); the
-# other models' references are tiny parity models only, so these lines are sdm's own figures.
+# other models' references are tiny parity models only, so these lines are sdm's own figures. Each model also prints
+# a `FIGURE ...` line for tools/bench/run.sh.
 # usage: tools/bench/embed_models.sh [PRESET=tiny] [THREADS=2] [ROUNDS=3] [DATASET=data/synthetic/P05.h5ad]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -22,6 +23,13 @@ for model in scgpt geneformer scfoundation uce scbert celllm cellplm tgpt llama 
   cells=$(sed -E 's/.*cells=([0-9]+).*/\1/' <<< "$line")
   dim=$(sed -E 's/.*dim=([0-9]+).*/\1/' <<< "$line")
   tokens=$(sed -E 's/.*tokens=([0-9]+).*/\1/' <<< "$line")
-  /usr/bin/python3 -c "import statistics,sys; v=[float(x) for x in sys.argv[5:]]; print(f'{sys.argv[1]:<13} {sys.argv[2]:>6} {sys.argv[3]:>5} {sys.argv[4]:>9} | {min(v):9.1f} / {statistics.median(v):9.1f}')" \
-    "$model" "$cells" "$dim" "$tokens" "${rates[@]}"
+  /usr/bin/python3 - "$model" "$cells" "$dim" "$tokens" "$PRESET" "$THREADS" "${rates[@]}" <<'PY'
+import statistics, sys
+model, cells, dim, tokens, preset, threads = sys.argv[1:7]
+v = [float(x) for x in sys.argv[7:]]
+print(f"{model:<13} {cells:>6} {dim:>5} {tokens:>9} | {min(v):9.1f} / {statistics.median(v):9.1f}")
+# machine-readable (tools/bench/run.sh): FIGURE name value unit peer better goal notes
+print(f"FIGURE embed_model_{model}_{preset} {statistics.median(v):.4g} cells/s - higher - median of {len(v)} rounds, "
+      f"sdm only (forward, tokenizing excluded), {cells} cells, dim {dim}, {tokens} tokens, threads={threads}")
+PY
 done

@@ -4,6 +4,7 @@
 # interleaved rounds. Both sides get the strong-peer environment of reference/peer-baselines.md
 # (OPENBLAS_CORETYPE=SkylakeX where the CPU has AVX-512, OMP_WAIT_POLICY=PASSIVE) and both keep freed memory
 # in the heap (the reference's --malloc tuned, sdm's default), so the comparison is like for like. Goal >= 1.3x.
+# Each size also prints a `FIGURE ...` line for tools/bench/run.sh.
 # usage: tools/bench/embed_throughput.sh [ROUNDS=3] [THREADS=2] [SIZES="scgpt-tiny geneformer-tiny scgpt-published geneformer-v1"]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -36,12 +37,15 @@ for size in $SIZES; do
     cc+=("$(sed -E 's/.*cells_per_s=([0-9.]+).*/\1/' <<< "$line")")
   done
   S=$(/usr/bin/python3 -c "import h5py,sys; f=h5py.File(sys.argv[1]); print(f[list(f.keys())[0]].shape[1] if 'src' not in f else f['src'].shape[1])" "$dir/tokens.h5")
-  /usr/bin/python3 - "$size" "$S" "$cells" "$batch" "${py[*]}" "${cc[*]}" <<'PY'
+  /usr/bin/python3 - "$size" "$S" "$cells" "$batch" "${py[*]}" "${cc[*]}" "$THREADS" <<'PY'
 import statistics, sys
-size, S, cells, batch, py, cc = sys.argv[1:7]
+size, S, cells, batch, py, cc, threads = sys.argv[1:8]
 py = [float(x) for x in py.split()]
 cc = [float(x) for x in cc.split()]
 mp, mc = statistics.median(py), statistics.median(cc)
 print(f"{size:<16} {S:>5} {cells:>5} {batch:>4} | {min(py):9.2f} / {mp:9.2f} | {min(cc):9.2f} / {mc:9.2f} | {mc / mp:.2f}x")
+# machine-readable (tools/bench/run.sh): FIGURE name value unit peer better goal notes
+print(f"FIGURE embed_{size} {mc:.4g} cells/s {mp:.4g} higher >=1.3 median of {len(cc)} rounds, S={S} B={batch} "
+      f"threads={threads}; min sdm {min(cc):.4g} / python {min(py):.4g}")
 PY
 done

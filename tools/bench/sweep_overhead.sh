@@ -2,6 +2,7 @@
 # Sweep engine overhead (issue 4): 10,000 trivial `noop` cells at 3 ranks (rank 0 schedules, 2 workers).
 # Prints tasks/s, the per-task round trip (scheduling + record commit + journal), and the time to consolidate
 # the 10,000 records into store.h5 with `sdm consolidate` at 3 ranks. Goals: < 5 ms per task, < 10 s.
+# Also prints `FIGURE ...` lines for tools/bench/run.sh.
 # usage: tools/bench/sweep_overhead.sh [N_CELLS=10000] [WORKDIR=/tmp/sdm-bench-sweep]
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/../.."
@@ -41,4 +42,10 @@ print(f"sweep wall (incl. start, expansion, consolidation): {t:.1f} s")
 print(f"throughput:             {cells / t:.0f} tasks/s with 2 workers")
 print(f"round trip per task:    {2 * t / cells * 1e3:.2f} ms per worker (goal < 5 ms)")
 print(f"consolidate {cells} records at 3 ranks: {c:.2f} s wall (goal < 10 s)")
+# machine-readable (tools/bench/run.sh): FIGURE name value unit peer better goal notes
+print(f"FIGURE sweep_task_round_trip {2 * t / cells * 1e3:.3f} ms - lower <5 per task per worker, {cells} noop cells, "
+      f"3 ranks (2 workers), sweep wall {t:.1f} s")
+print(f"FIGURE sweep_throughput {cells / t:.1f} tasks/s - higher - {cells} noop cells, 2 workers")
+goal = "<10" if cells >= 10000 else "-"  # the goal is stated for 10,000 records
+print(f"FIGURE consolidate_records {c:.3f} s - lower {goal} {cells} records, sdm consolidate at 3 ranks, wall as a command")
 PY
