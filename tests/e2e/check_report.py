@@ -315,6 +315,8 @@ expect(pairs and pairs["rows"] and "p (Holm)" in pairs["header"], f"pairwise tes
 expect(models_cost and sorted(r[0] for r in models_cost["rows"]) == ["logreg", "mlp"]
        and all(float(r[models_cost["header"].index("CPU h")]) > 0 for r in models_cost["rows"]),
        "cost per model: both models, positive CPU hours")
+cpu_h = {r[0]: float(r[models_cost["header"].index("CPU h")]) for r in models_cost["rows"]}
+expect(cpu_h["mlp"] > cpu_h["logreg"], f"cost ordered as expected: the MLP's epochs cost more CPU than LBFGS logreg {cpu_h}")
 after_table = dom.tables["table-cost"]
 after = [float(r[col]) for r in after_table["rows"]]
 expect(after_table["attrs"].get("data-sorted-by") == "wall_s" and after == sorted(before) and after != before,
