@@ -11,11 +11,8 @@
 
 #include "common/error.h"
 #include "common/hdf5.h"
-#include "common/metrics.h"
-#include "common/splitmix.h"
 #include "common/text.h"
 #include "jobs/sweep_spec.h"
-#include "orchestrator/statistics.h"
 
 namespace sdm::orchestrator {
 namespace fs = std::filesystem;
@@ -239,53 +236,21 @@ std::map<std::string, CellPredictions> read_store_predictions(const std::string&
 
 namespace {
 
-/// Bootstrap interval of `metric` over the test cells of a group's predictions.
-std::string cells_interval(const std::vector<const Observation*>& members, const std::string& metric, const CiOptions& ci) {
-  std::vector<std::int8_t> y;
-  std::vector<double> score;
+/// (cell id, dataset) of a group's observations, the dataset only where the observation is per dataset.
+std::vector<std::pair<std::string, std::string>> cell_refs(const std::vector<const Observation*>& members) {
+  std::vector<std::pair<std::string, std::string>> out;
   for (const auto* o : members) {
-    const auto it = ci.predictions->find(o->cell_id);
-    if (it == ci.predictions->end()) continue;
     const auto ds = o->fields.find("dataset");
-    for (std::size_t i = 0; i < it->second.y_true.size(); ++i) {
-      if (ds != o->fields.end() && it->second.dataset[i] != ds->second) continue;
-      y.push_back(it->second.y_true[i]);
-      score.push_back(it->second.y_score[i]);
-    }
+    out.emplace_back(o->cell_id, ds == o->fields.end() ? std::string() : ds->second);
   }
-  if (y.empty()) return "NaN (no predictions)";
-  SplitMix rng{ci.seed};
-  std::vector<double> stats;
-  std::vector<std::int8_t> ry(y.size());
-  std::vector<double> rs(y.size());
-  for (int b = 0; b < ci.resamples; ++b) {
-    for (std::size_t i = 0; i < y.size(); ++i) {
-      const auto k = rng.next() % y.size();
-      ry[i] = y[k];
-      rs[i] = score[k];
-    }
-    const double v = binary_metrics(ry, rs).value(metric);
-    if (!std::isnan(v)) stats.push_back(v);
-  }
-  if (stats.size() < static_cast<std::size_t>(ci.resamples) / 2) return "NaN (metric undefined on most resamples)";
-  std::sort(stats.begin(), stats.end());
-  const auto at = [&](double q) {
-    const double pos = q * static_cast<double>(stats.size() - 1);
-    const auto lo = static_cast<std::size_t>(pos);
-    const auto hi = std::min(lo + 1, stats.size() - 1);
-    return stats[lo] + (pos - static_cast<double>(lo)) * (stats[hi] - stats[lo]);
-  };
-  return "[" + format_number(at(0.025)) + ", " + format_number(at(0.975)) + "] (" + std::to_string(y.size()) + " cells)";
+  return out;
 }
 
 }  // namespace
 
 TextTable grouped_table(const std::vector<Observation>& obs, const std::vector<std::string>& by,
                         const std::vector<std::string>& metrics, const CiOptions& ci) {
-  if (!ci.over.empty() && ci.over != "units" && ci.over != "cells") {
-    throw ConfigError({"<cli>", "--ci", ci.over}, "expected units or cells");
-  }
-  if (ci.over == "cells" && !ci.predictions) throw ConfigError({"<cli>", "--ci", ci.over}, "needs the store's predictions");
+  check_ci(ci);
   std::map<std::vector<std::string>, std::vector<const Observation*>> groups;
   for (const auto& o : obs) {
     std::vector<std::string> key;
@@ -314,16 +279,8 @@ TextTable grouped_table(const std::vector<Observation>& obs, const std::vector<s
       if (a.n && a.n < members.size()) entry += " (n=" + std::to_string(a.n) + ")";
       row.push_back(entry);
       score.push_back(a.mean);
-      if (ci.over == "units") {
-        std::vector<double> defined;
-        for (double v : values) {
-          if (!std::isnan(v)) defined.push_back(v);
-        }
-        const Interval i = bootstrap_mean_ci(defined, ci.resamples, 0.95, ci.seed);
-        row.push_back(defined.empty() ? "NaN" : "[" + format_number(i.low) + ", " + format_number(i.high) + "]");
-        score.push_back(std::nan(""));
-      } else if (ci.over == "cells") {
-        row.push_back(cells_interval(members, m, ci));
+      if (!ci.over.empty()) {
+        row.push_back(interval_text(values, cell_refs(members), m, ci));
         score.push_back(std::nan(""));
       }
     }
@@ -344,7 +301,7 @@ std::string setting_label(const std::map<std::string, std::string>& fields) {
 }
 
 TextTable paper_table(const std::vector<Observation>& obs, const std::vector<std::string>& by,
-                      const std::string& metric) {
+                      const std::string& metric, const CiOptions& ci) {
   // the columns: setting, then the values of the extra `by` fields (cell fields that are part of a row or a
   // setting already are not repeated)
   static const std::set<std::string> kInLabels{"model", "preset", "strategy", "protocol", "split"};
@@ -352,13 +309,16 @@ TextTable paper_table(const std::vector<Observation>& obs, const std::vector<std
   for (const auto& f : by) {
     if (!kInLabels.count(f)) extra.push_back(f);
   }
+  check_ci(ci);
   std::map<std::string, std::map<std::string, std::vector<double>>> cells;  // model -> column -> values
+  std::map<std::string, std::map<std::string, std::vector<const Observation*>>> members;
   std::set<std::string> columns;
   for (const auto& o : obs) {
     std::string column = setting_label(o.fields);
     for (const auto& f : extra) column += " \u00b7 " + o.fields.at(f);
     columns.insert(column);
     cells[model_label(o.fields)][column].push_back(o.metrics.count(metric) ? o.metrics.at(metric) : std::nan(""));
+    members[model_label(o.fields)][column].push_back(&o);
   }
   TextTable t;
   t.header = {"model"};
@@ -371,6 +331,7 @@ TextTable paper_table(const std::vector<Observation>& obs, const std::vector<std
       const Aggregate a = it == by_column.end() ? Aggregate{std::nan(""), std::nan(""), 0} : aggregate(it->second);
       std::string entry = format_mean_sem(a);
       if (a.n && a.n < it->second.size()) entry += " (n=" + std::to_string(a.n) + ")";  // as in grouped_table
+      if (!ci.over.empty() && a.n) entry += " " + interval_text(it->second, cell_refs(members[model][column]), metric, ci);
       row.push_back(entry);
       score.push_back(a.n ? a.mean : std::nan(""));
     }

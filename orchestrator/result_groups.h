@@ -64,25 +64,8 @@ Aggregate aggregate(const std::vector<double>& values);
 /// "0.912 ± 0.010", just "0.912" for n = 1, "" for n = 0.
 std::string format_mean_sem(const Aggregate& a);
 
-/// One cell's test predictions (for bootstrap intervals over test cells).
-struct CellPredictions {
-  std::vector<std::string> dataset;
-  std::vector<std::int8_t> y_true;
-  std::vector<double> y_score;
-};
-/// /predictions of a store by cell id.
+/// /predictions of a store by cell id (for `--ci cells`).
 std::map<std::string, CellPredictions> read_store_predictions(const std::string& store);
-
-/// Bootstrap 95 % intervals for the grouped table. `units`: resample the group's observations (its cells' folds,
-/// seeds and test datasets) and take the mean, as the table's mean is taken. `cells`: resample the test cells of
-/// all the group's predictions (restricted to the observation's dataset where the group is per dataset) and
-/// compute the metric on each resample: the uncertainty of the pooled predictions.
-struct CiOptions {
-  std::string over;  ///< "" (none) | units | cells
-  int resamples = 1000;
-  std::uint64_t seed = 0;
-  const std::map<std::string, CellPredictions>* predictions = nullptr;  ///< needed for `cells`
-};
 
 /// Long layout: the `by` fields, n (observations in the group), then mean ± s.e.m. of each metric, one row per
 /// group (sorted), with scores for LaTeX's best-per-column bold. A metric that is NaN on some observations adds
@@ -92,9 +75,9 @@ TextTable grouped_table(const std::vector<Observation>& obs, const std::vector<s
                         const std::vector<std::string>& metrics, const CiOptions& ci = {});
 /// The study's layout: one row per model (with its preset where it is not `default`), one column per setting
 /// (strategy · protocol, pooled with its split), split further by the `by` fields other than the cell's own
-/// (e.g. tissue), each entry mean ± s.e.m. of `metric`.
+/// (e.g. tissue), each entry mean ± s.e.m. of `metric` (with `ci`, followed by its bootstrap interval).
 TextTable paper_table(const std::vector<Observation>& obs, const std::vector<std::string>& by,
-                      const std::string& metric);
+                      const std::string& metric, const CiOptions& ci = {});
 
 /// The catalog the store's sweep used: `override_path` when given, else the sweep_yaml's data.catalog (as
 /// written, else relative to the store's directory). Empty for a bring-your-own sweep; a catalog that cannot be

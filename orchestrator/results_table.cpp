@@ -14,7 +14,9 @@
 #include "common/error.h"
 #include "common/hdf5.h"
 #include "common/metrics.h"
+#include "common/splitmix.h"
 #include "common/text.h"
+#include "orchestrator/statistics.h"
 
 namespace sdm::orchestrator {
 
@@ -353,8 +355,69 @@ TextTable cost_table(const std::vector<CellRecord>& cells) {
   return t;
 }
 
+void check_ci(const CiOptions& ci) {
+  if (!ci.over.empty() && ci.over != "units" && ci.over != "cells") {
+    throw ConfigError({"<cli>", "--ci", ci.over}, "expected units or cells");
+  }
+  if (ci.over == "cells" && !ci.predictions) throw ConfigError({"<cli>", "--ci", ci.over}, "needs the store's predictions");
+  if (!ci.over.empty() && ci.resamples < 10) {
+    throw ConfigError({"<cli>", "--resamples", std::to_string(ci.resamples)}, "use at least 10");
+  }
+}
+
+std::string interval_text(const std::vector<double>& values, const std::vector<std::pair<std::string, std::string>>& cells,
+                          const std::string& metric, const CiOptions& ci) {
+  const auto bracket = [](double low, double high) { return "[" + format_number(low) + ", " + format_number(high) + "]"; };
+  if (ci.over == "units") {
+    std::vector<double> defined;
+    for (double v : values) {
+      if (!std::isnan(v)) defined.push_back(v);
+    }
+    if (defined.empty()) return "NaN";
+    const Interval i = bootstrap_mean_ci(defined, ci.resamples, 0.95, ci.seed);
+    return bracket(i.low, i.high);
+  }
+  // cells: the group's test cells, resampled with replacement; the metric on each resample
+  std::vector<std::int8_t> y;
+  std::vector<double> score;
+  for (const auto& [id, dataset] : cells) {
+    const auto it = ci.predictions->find(id);
+    if (it == ci.predictions->end()) continue;
+    for (std::size_t i = 0; i < it->second.y_true.size(); ++i) {
+      if (!dataset.empty() && it->second.dataset[i] != dataset) continue;
+      y.push_back(it->second.y_true[i]);
+      score.push_back(it->second.y_score[i]);
+    }
+  }
+  if (y.empty()) return "NaN (no predictions)";
+  SplitMix rng{ci.seed};
+  std::vector<double> stats;
+  std::vector<std::int8_t> ry(y.size());
+  std::vector<double> rs(y.size());
+  for (int b = 0; b < ci.resamples; ++b) {
+    for (std::size_t i = 0; i < y.size(); ++i) {
+      const auto k = rng.next() % y.size();
+      ry[i] = y[k];
+      rs[i] = score[k];
+    }
+    const double v = binary_metrics(ry, rs).value(metric);
+    if (!std::isnan(v)) stats.push_back(v);
+  }
+  if (stats.size() < static_cast<std::size_t>(ci.resamples) / 2) return "NaN (metric undefined on most resamples)";
+  std::sort(stats.begin(), stats.end());
+  const auto at = [&](double q) {
+    const double pos = q * static_cast<double>(stats.size() - 1);
+    const auto lo = static_cast<std::size_t>(pos);
+    const auto hi = std::min(lo + 1, stats.size() - 1);
+    return stats[lo] + (pos - static_cast<double>(lo)) * (stats[hi] - stats[lo]);
+  };
+  return bracket(at(0.025), at(0.975)) + " (" + std::to_string(y.size()) + " cells)";
+}
+
 TextTable pivot_table(const std::vector<CellRecord>& cells, const std::vector<std::string>& row_fields,
-                      const std::string& col_field, const std::string& metric) {
+                      const std::string& col_field, const std::string& metric, const CiOptions& ci) {
+  check_ci(ci);
+  std::map<std::vector<std::string>, std::map<std::string, std::vector<std::pair<std::string, std::string>>>> ids;
   std::map<std::vector<std::string>, std::map<std::string, std::vector<double>>> groups;
   std::set<std::string> columns;
   for (const auto& c : cells) {
@@ -366,6 +429,7 @@ TextTable pivot_table(const std::vector<CellRecord>& cells, const std::vector<st
     const double v = c.real(metric);
     auto& values = groups[key][col];
     if (!std::isnan(v)) values.push_back(v);
+    ids[key][col].emplace_back(c.text("cell_id"), "");
   }
   TextTable t;
   t.header = row_fields;
@@ -386,6 +450,7 @@ TextTable pivot_table(const std::vector<CellRecord>& cells, const std::vector<st
         std::snprintf(buf, sizeof buf, "%.3f", m);
         return std::string(buf);
       }));
+      if (!ci.over.empty()) row.back() += " " + interval_text(it->second, ids.at(key).at(col), metric, ci);
       score.push_back(mean);
     }
     t.rows.push_back(std::move(row));

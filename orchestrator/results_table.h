@@ -1,6 +1,7 @@
 #pragma once
 // Tables of results: reading the consolidated store back (plain HDF5), the per-configuration summary, and
 // rendering as aligned text, CSV, Markdown, LaTeX, JSON or HTML (one registry of export formats).
+#include <cstdint>
 #include <map>
 #include <string>
 #include <vector>
@@ -49,11 +50,35 @@ TextTable cost_table(const std::vector<CellRecord>& cells);
 /// failed side); then the cells found in only one store. `counts` gets better/worse/same/n/a/only_a/only_b.
 TextTable compare_table(const std::vector<CellRecord>& a, const std::vector<CellRecord>& b, const std::string& metric,
                         double tolerance, std::map<std::string, int>* counts = nullptr);
+/// One cell's test predictions (for bootstrap intervals over test cells).
+struct CellPredictions {
+  std::vector<std::string> dataset;
+  std::vector<std::int8_t> y_true;
+  std::vector<double> y_score;
+};
+
+/// Bootstrap 95 % intervals of aggregated metrics. `units`: resample a group's values (its cells' folds, seeds and
+/// test datasets) and take the mean, as the tables' means are taken. `cells`: resample the test cells of all the
+/// group's predictions (restricted to a dataset where the group is per dataset) and compute the metric on each
+/// resample: the uncertainty of the pooled predictions.
+struct CiOptions {
+  std::string over;  ///< "" (none) | units | cells
+  int resamples = 1000;
+  std::uint64_t seed = 0;
+  const std::map<std::string, CellPredictions>* predictions = nullptr;  ///< needed for `cells`
+};
+/// ConfigError for an unknown `over` or `cells` without predictions.
+void check_ci(const CiOptions& ci);
+/// "[low, high]" (units; NaN without values) or "[low, high] (k cells)" (cells) for a group: `values` its
+/// aggregated values, `cells` its (cell id, dataset or "" for all of the cell's predictions).
+std::string interval_text(const std::vector<double>& values, const std::vector<std::pair<std::string, std::string>>& cells,
+                          const std::string& metric, const CiOptions& ci);
+
 /// A metric pivoted: one row per combination of `row_fields` (cells' text fields such as model, strategy), one
 /// column per value of `col_field` (e.g. test_group: the held-out dataset), each entry the mean ± s.e.m. of the
 /// done cells there (just the mean for one cell; empty where none), with scores for the LaTeX bolding.
 TextTable pivot_table(const std::vector<CellRecord>& cells, const std::vector<std::string>& row_fields,
-                      const std::string& col_field, const std::string& metric);
+                      const std::string& col_field, const std::string& metric, const CiOptions& ci = {});
 
 /// The metric columns a store has (compare and export check a metric name against them).
 const std::vector<std::string>& metric_names();

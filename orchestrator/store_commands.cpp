@@ -166,9 +166,10 @@ class ExportCommand final : public Command {
                    "The dataset catalog for tissue/therapy/cancer_type (default: the one the "
                    "sweep used, from the store's sweep_yaml)");
     app.add_option("--ci", ci_,
-                   "summary: add a bootstrap 95% interval per metric over `units` (the group's folds, seeds and test "
-                   "datasets) or `cells` (the group's test cells, from /predictions); without --by it groups by "
-                   "model,strategy,protocol,split");
+                   "summary, pivot: add a bootstrap 95% interval per metric over `units` (the group's folds, seeds "
+                   "and test datasets) or `cells` (the group's test cells, from /predictions); a column after each "
+                   "metric in the long layout, after each entry in the paper layout and the pivot; summary without "
+                   "--by groups by model,strategy,protocol,split");
     app.add_option("--resamples", resamples_, "--ci: bootstrap resamples")->capture_default_str();
     app.add_option("--rows", rows_, "pivot: the cell fields that make a row (comma-separated)")->capture_default_str();
     app.add_option("--cols", cols_, "pivot: the cell field whose values are the columns (test_group: held-out dataset)")
@@ -183,6 +184,12 @@ class ExportCommand final : public Command {
       throw IoError({store_, "", ""}, "no consolidated store; run `sdm consolidate " + store_ + "` (or finish the sweep)");
     }
     const Plan plan = check_options();
+    std::map<std::string, CellPredictions> predictions;
+    CiOptions ci{ci_, resamples_, 0, nullptr};
+    if (ci_ == "cells") {
+      predictions = read_store_predictions(store_);
+      ci.predictions = &predictions;
+    }
     TextTable table;
     if (what_ == "cells") {
       table = read_store_group(store_, "cells", cell_fields());
@@ -204,17 +211,11 @@ class ExportCommand final : public Command {
       const auto obs = observations(read_store_cells(store_),
                                     per_dataset ? read_store_breakdown(store_) : std::vector<BreakdownEntry>{},
                                     catalog ? &*catalog : nullptr, plan.by);
-      std::map<std::string, CellPredictions> predictions;
-      CiOptions ci{ci_, resamples_, 0, nullptr};
-      if (ci_ == "cells") {
-        predictions = read_store_predictions(store_);
-        ci.predictions = &predictions;
-      }
-      table = plan.paper ? paper_table(obs, plan.by, plan.metrics.front()) : grouped_table(obs, plan.by, plan.metrics, ci);
+      table = plan.paper ? paper_table(obs, plan.by, plan.metrics.front(), ci) : grouped_table(obs, plan.by, plan.metrics, ci);
     } else if (what_ == "leakage") {
       table = leakage_table(read_store_cells(store_));
     } else {  // pivot
-      table = pivot_table(read_store_cells(store_), plan.rows, cols_, plan.metrics.front());
+      table = pivot_table(read_store_cells(store_), plan.rows, cols_, plan.metrics.front(), ci);
     }
     write_or_print(render(table, format_), out_);
     return 0;
@@ -245,10 +246,13 @@ class ExportCommand final : public Command {
     }
     if (!ci_.empty()) {
       if (ci_ != "units" && ci_ != "cells") throw ConfigError({"<cli>", "--ci", ci_}, "expected units or cells");
-      if (what_ != "summary" || plan.paper) throw ConfigError({"<cli>", "--ci", ci_}, "applies to --what summary (long layout)");
+      if (what_ != "summary" && what_ != "pivot") throw ConfigError({"<cli>", "--ci", ci_}, "applies to --what summary and pivot");
       if (resamples_ < 10) throw ConfigError({"<cli>", "--resamples", std::to_string(resamples_)}, "use at least 10");
     }
-    plan.by = parse_group_fields(by_.empty() && !ci_.empty() ? std::string("model,strategy,protocol,split") : by_, "--by");
+    plan.by = parse_group_fields(by_.empty() && !ci_.empty() && what_ == "summary" && !plan.paper
+                                     ? std::string("model,strategy,protocol,split")
+                                     : by_,
+                                 "--by");
     const bool one_metric = what_ == "pivot" || what_ == "cost-summary" || plan.paper;
     plan.metrics = parse_metrics(metric_.empty() ? (one_metric ? "f1" : "f1,auroc,auprc") : metric_, "--metric");
     if (one_metric && plan.metrics.size() != 1) {

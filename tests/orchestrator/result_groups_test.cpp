@@ -108,6 +108,11 @@ TEST(GroupedTable, BootstrapIntervalsOverUnitsAndOverTestCells) {
   for (const auto& o : obs) predictions[o.cell_id] = {{"P01", "P01", "P01", "P01"}, {1, 0, 1, 0}, {0.9, 0.1, 0.8, 0.3}};
   const auto c = grouped_table(obs, {"model", "protocol"}, {"f1"}, CiOptions{"cells", 200, 1, &predictions});
   EXPECT_EQ(c.rows[0].back(), "[1.0000, 1.0000] (12 cells)");
+  // the paper layout and the pivot append the interval to each entry
+  const auto paper = paper_table(obs, {}, "f1", CiOptions{"cells", 200, 1, &predictions});
+  EXPECT_NE(paper.rows[0][1].find(" [1.0000, 1.0000] ("), std::string::npos) << paper.rows[0][1];
+  const auto pivot = pivot_table(cells(), {"model"}, "protocol", "f1", CiOptions{"units", 200, 1, nullptr});
+  EXPECT_EQ(pivot.rows[0][1].rfind("0.767 \u00b1 0.088 [", 0), 0u) << pivot.rows[0][1];
   EXPECT_THROW(grouped_table(obs, {"model"}, {"f1"}, CiOptions{"folds", 10, 0, nullptr}), ConfigError);
   EXPECT_THROW(grouped_table(obs, {"model"}, {"f1"}, CiOptions{"cells", 10, 0, nullptr}), ConfigError);
 }
