@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "common/error.h"
+#include "common/text.h"
 #include "common/hdf5.h"
 
 namespace sdm {
@@ -50,7 +51,21 @@ FileFormat detect_format(const std::string& path) {
   throw IoError({path, "", ""}, "unknown format: expected .h5ad, 10x .h5, .loom or scDrugMap .tsv[.gz]");
 }
 
-CellMatrix read_cells(const std::string& path, const ReadOptions& options) {
+namespace {
+
+/// Cell and gene names end up in output files and are matched against vocabularies: they must be text.
+void check_names(const CellMatrix& cells, const std::string& path) {
+  for (const auto* table : {&cells.obs, &cells.var}) {
+    const std::string where = table == &cells.obs ? "obs_names" : "var_names";
+    for (std::size_t r = 0; r < table->index.size(); ++r) {
+      if (!is_valid_utf8(table->index[r])) {
+        throw DataError({path, where + "[" + std::to_string(r) + "]", ""}, "not valid UTF-8 text");
+      }
+    }
+  }
+}
+
+CellMatrix read_any(const std::string& path, const ReadOptions& options) {
   const FileFormat format = detect_format(path);
   if (format != FileFormat::kH5ad && options.matrix != "X")
     throw ConfigError({path, "matrix", options.matrix}, "only .h5ad files have raw and layers");
@@ -61,6 +76,14 @@ CellMatrix read_cells(const std::string& path, const ReadOptions& options) {
     case FileFormat::kTsv: return read_tsv(path, options);
   }
   throw IoError({path, "", ""}, "unknown format");
+}
+
+}  // namespace
+
+CellMatrix read_cells(const std::string& path, const ReadOptions& options) {
+  CellMatrix cells = read_any(path, options);
+  check_names(cells, path);
+  return cells;
 }
 
 FileInfo inspect_file(const std::string& path) {

@@ -1,6 +1,7 @@
 #include "common/preprocess.h"
 
 #include <algorithm>
+#include <unordered_map>
 #include <array>
 #include <cctype>
 #include <cmath>
@@ -267,6 +268,24 @@ std::vector<std::string> normalized(const std::vector<std::string>& names) {
 }
 
 }  // namespace
+
+void check_unique_genes(const std::vector<std::string>& keys, const std::string& path) {
+  std::unordered_map<std::string, std::size_t> seen;
+  std::size_t repeated = 0;
+  std::string first;
+  for (const auto& k : keys) {
+    if (k.empty()) continue;
+    if (++seen[k] == 2) {
+      ++repeated;
+      if (first.empty()) first = k;
+    }
+  }
+  if (repeated > 0) {
+    throw DataError({path, "var_names", first},
+                    "gene names are not unique (" + std::to_string(repeated) +
+                        " repeated); make them unique (anndata: adata.var_names_make_unique()) or drop the duplicates");
+  }
+}
 
 GeneKeys gene_keys(const Table& var) {
   static const std::vector<std::string> kSymbolColumns{"gene_symbols", "gene_symbol", "gene_name", "gene_names",

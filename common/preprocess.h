@@ -58,6 +58,9 @@ struct GeneKeys {
   std::vector<std::string> ensembl;
 };
 GeneKeys gene_keys(const Table& var);
+/// DataError naming the file and the first repeated name (with how many repeat) when `keys` (the names genes are
+/// matched by) are not unique: a repeated gene would be pooled, tokenized and predicted ambiguously.
+void check_unique_genes(const std::vector<std::string>& keys, const std::string& path);
 
 /// Which obs column and which of its values mean sensitive / resistant (sweep spec `data.label`).
 struct LabelMapping {

@@ -23,4 +23,7 @@ std::string join(std::span<const std::string> parts, std::string_view sep);
 /// printf-free human sizes: 1536 -> "1.5 KiB".
 std::string human_bytes(double bytes);
 
+/// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
+bool is_valid_utf8(std::string_view text);
+
 }  // namespace sdm

@@ -83,6 +83,11 @@ Catalog Catalog::load(const std::string& path) {
     d.count_group = e["count_group"].defined() ? e["count_group"].as<std::vector<std::string>>() : std::vector<std::string>{d.id};
     d.group_cells = e.get<std::int64_t>("group_cells", d.cells);
     d.file = e.get<std::string>("file", d.id + ".h5ad");
+    // a catalog may come from someone else: its files stay inside the data root
+    const auto normal = std::filesystem::path(d.file).lexically_normal();
+    if (normal.is_absolute() || normal.empty() || *normal.begin() == "..") {
+      e["file"].fail("must be a path inside the data root (relative, no leading ..)");
+    }
     cat.datasets_.push_back(std::move(d));
   }
   return cat;

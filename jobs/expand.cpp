@@ -49,6 +49,11 @@ std::vector<InputDataset> resolve_inputs(const SweepSpec& spec) {
                           "selectors and 'all' need `data.catalog`; without a catalog list the files (relative to "
                           "data.root)");
       }
+      const auto normal = fs::path(choice.id).lexically_normal();
+      if (!normal.is_absolute() && !normal.empty() && *normal.begin() == "..") {
+        throw ConfigError({spec.source_file, "sweep.data.datasets", choice.id},
+                          "a relative path must stay inside data.root (give an absolute path for a file elsewhere)");
+      }
       add({fs::path(choice.id).stem().string(), join_path(data.root, choice.id), "", "", 0});
     }
   }

@@ -107,7 +107,9 @@ class EmbedCommand final : public Command {
       read.matrix = matrix_;
       const CellMatrix cells = read_cells(input_, read);
       check_values(cells.X, model_ == "geneformer" ? ValueKind::kCounts : ValueKind::kLog1p, input_, matrix_);
+      if (cells.X.rows == 0) throw DataError({input_, "obs", "0"}, "the file has no cells");
       const GeneKeys keys = gene_keys(cells.var);
+      check_unique_genes(keys.symbols.empty() ? keys.ensembl : keys.symbols, input_);
       obs_names = cells.obs.index;
       e = worker::embed_cells(model, cells.X, keys.symbols, keys.ensembl, obs_names, batch_size_,
                               config.value("tokenizer_seed", std::uint64_t{0}));

@@ -191,20 +191,36 @@ void print_dry_run(const jobs::Expansion& expansion, const std::vector<jobs::Cel
   for (const auto& d : expansion.dropped) std::cout << "dropped: " << d << "\n";
 }
 
+/// Runs `step` (resolving or expanding a spec); an error that does not say which spec it came from gets the spec's
+/// path in front, so a user with several specs knows which one to fix.
+template <class Step>
+auto in_spec(const std::string& spec_path, Step step) -> decltype(step()) {
+  const auto name = [&](const Error& e) { return e.site().file == spec_path || std::string(e.what()).find(spec_path) != std::string::npos; };
+  try {
+    return step();
+  } catch (const ConfigError& e) {
+    if (name(e)) throw;
+    throw ConfigError({spec_path, "", ""}, e.what());
+  } catch (const IoError& e) {
+    if (name(e)) throw;
+    throw IoError({spec_path, "", ""}, e.what());
+  }
+}
+
 /// Rank 0: everything before the first cell runs. Returns nullopt for a dry run.
 std::unique_ptr<Prepared> prepare(const SweepOptions& options) {
-  const auto spec = jobs::SweepSpec::load(options.spec);
+  const auto spec = in_spec(options.spec, [&] { return jobs::SweepSpec::load(options.spec); });
   auto owned = std::make_unique<Prepared>();
   Prepared& p = *owned;
   p.paths = StorePaths::for_store(spec.store);
   p.name = spec.name;
   p.max_attempts = spec.resources.max_attempts;
   p.ranks_per_task = spec.resources.ranks_per_task;
-  auto inputs = jobs::resolve_inputs(spec);
+  auto inputs = in_spec(options.spec, [&] { return jobs::resolve_inputs(spec); });
   std::error_code ec;
   const bool store_dir_exists = fs::exists(p.paths.dir, ec);
   jobs::hash_inputs(inputs, options.dry_run && !store_dir_exists ? std::string() : p.paths.hash_cache);
-  const auto expansion = jobs::expand(spec, inputs);
+  const auto expansion = in_spec(options.spec, [&] { return jobs::expand(spec, inputs); });
   const auto selected = jobs::filter_cells(expansion.cells, options.only);
   if (options.dry_run) {
     print_dry_run(expansion, selected, options.json);

@@ -51,6 +51,8 @@ std::shared_ptr<LoadedDataset> load(const std::string& id, const std::string& pa
   const GeneKeys keys = gene_keys(cells.var);
   d->keys_are_ensembl = keys.symbols.empty();
   d->gene_keys = d->keys_are_ensembl ? keys.ensembl : keys.symbols;
+  check_unique_genes(d->gene_keys, path);
+  if (labels.rows.empty()) throw DataError({path, "obs", "0"}, "no labelled cells (" + d->label_summary + ")");
   d->genes = keys;
   if (d->gene_keys.empty()) throw DataError({path, "var", ""}, "no gene names found (var index is empty)");
   return d;

@@ -37,6 +37,7 @@ GeneMatch check_coverage(const nlohmann::json& m, const CellMatrix& cells, const
   const auto needed = m.at("genes").get<std::vector<std::string>>();
   const std::string key = m.value("gene_key", "symbol");
   const auto available = input_keys(cells, key);
+  check_unique_genes(available, input_path);
   GeneMatch match = match_genes(needed, available);
   result.genes_needed = needed.size();
   result.genes_found = match.found;

@@ -107,6 +107,12 @@ Split split_for(const nlohmann::json& config, const Pool& pool, std::string* not
   if (s.train.empty() || s.test.empty()) {
     throw DataError({"", "protocol", config.at("test_group").get<std::string>()}, "the split leaves no training or no test cells");
   }
+  const auto sensitive = std::count_if(s.train.begin(), s.train.end(), [&](auto r) { return pool.y[r] == 1; });
+  if (sensitive == 0 || sensitive == static_cast<std::ptrdiff_t>(s.train.size())) {
+    throw DataError({"", "train", config.at("test_group").get<std::string>()},
+                    "the training cells are all " + std::string(sensitive == 0 ? "resistant" : "sensitive") +
+                        " (one class): a classifier needs both; check the label mapping (data.label)");
+  }
   return s;
 }
 

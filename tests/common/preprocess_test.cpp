@@ -170,5 +170,18 @@ TEST(Preprocess, LabelMappingErrors) {
   EXPECT_THROW(map_labels(obs, {"response", {"a"}, {"a"}}, "d.h5ad"), ConfigError);
 }
 
+TEST(GeneKeys, RepeatedGeneNamesAreOneErrorNamingTheFirst) {
+  EXPECT_NO_THROW(check_unique_genes({"CD3E", "MS4A1", "", ""}, "d.h5ad"));  // empty names are not genes
+  try {
+    check_unique_genes({"CD3E", "MS4A1", "CD3E", "MS4A1", "CD3E"}, "d.h5ad");
+    FAIL() << "no error";
+  } catch (const DataError& e) {
+    const std::string what = e.what();
+    EXPECT_NE(what.find("d.h5ad"), std::string::npos) << what;
+    EXPECT_NE(what.find("CD3E"), std::string::npos) << what;
+    EXPECT_NE(what.find("2 repeated"), std::string::npos) << what;
+  }
+}
+
 }  // namespace
 }  // namespace sdm

@@ -27,3 +27,19 @@ TEST(Text, HumanBytes) {
 }
 
 }  // namespace sdm
+
+namespace sdm {
+namespace {
+
+TEST(Utf8, AcceptsTextAndRejectsMalformedBytes) {
+  EXPECT_TRUE(is_valid_utf8("AAACCTGAGAAACCAT-1"));
+  EXPECT_TRUE(is_valid_utf8("c\xC3\xA9llule \xE2\x82\xAC \xF0\x9F\xA7\xAC"));  // é € and a 4-byte emoji
+  EXPECT_FALSE(is_valid_utf8("cell\xFF\xFE"));
+  EXPECT_FALSE(is_valid_utf8("\xC3"));              // truncated sequence
+  EXPECT_FALSE(is_valid_utf8("\xC0\xAF"));          // overlong '/'
+  EXPECT_FALSE(is_valid_utf8("\xED\xA0\x80"));      // a UTF-16 surrogate
+  EXPECT_FALSE(is_valid_utf8("\xF4\x90\x80\x80"));  // above U+10FFFF
+}
+
+}  // namespace
+}  // namespace sdm
