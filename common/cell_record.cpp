@@ -5,6 +5,7 @@
 
 #include <cerrno>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -92,7 +93,25 @@ void write_fields(const h5::Location& root, const std::map<std::string, FieldVal
 
 }  // namespace
 
+namespace {
+
+/// Test hook for fault injection (tests/e2e `faults`): SDM_FAULT_WRITE_FAILURES=N makes the first N record commits
+/// of this process fail as a full disk would. Never set it outside tests.
+void maybe_inject_write_failure(const std::string& path) {
+  static int remaining = [] {
+    const char* v = std::getenv("SDM_FAULT_WRITE_FAILURES");
+    return v ? std::atoi(v) : 0;
+  }();
+  if (remaining > 0) {
+    --remaining;
+    throw IoError({path, "", ""}, "No space left on device (injected by SDM_FAULT_WRITE_FAILURES)");
+  }
+}
+
+}  // namespace
+
 std::string write_record(const std::string& path, const CellRecord& record) {
+  maybe_inject_write_failure(path);
   h5::init();
   // Built in memory (HDF5 core driver, no backing store), then written with one write() and one fsync: a
   // record costs a handful of syscalls instead of HDF5's many small writes, and its hash comes for free.

@@ -231,12 +231,25 @@ std::unique_ptr<Prepared> prepare(const SweepOptions& options) {
   p.lock = std::make_unique<StoreLock>(p.paths, options.force_unlock);
   for (const auto& d : inputs) p.paths_by_id[d.id] = fs::absolute(d.path).lexically_normal().string();
 
-  // Resume: a committed record with the same id is a finished cell.
+  // Resume: a committed record with the same id is a finished cell — if it is still the record the journal saw
+  // committed (same SHA-256); a damaged or altered one is set aside and its cell runs again.
   std::size_t existing = 0;
   std::map<std::string, std::pair<std::string, std::int64_t>> prior;  // id -> (status, attempts)
+  std::map<std::string, std::string> committed_sha;
+  for (const auto& e : Journal::read(p.paths.journal)) {
+    const std::string sha = e.value("record_sha256", std::string());
+    if (!sha.empty()) committed_sha[e.value("cell_id", std::string())] = sha;
+  }
   for (const auto& c : expansion.cells) {
     const auto record = p.paths.record(c.id);
     if (!fs::exists(record, ec)) continue;
+    const auto sha = committed_sha.find(c.id);
+    if (sha != committed_sha.end() && sha256_file_hex(record) != sha->second) {
+      const std::string aside = record + ".damaged";
+      fs::rename(record, aside, ec);
+      spdlog::warn("record {} differs from the one committed (journal SHA-256); moved to {}, the cell runs again", record, aside);
+      continue;
+    }
     try {
       const CellRecord r = read_record(record, false);
       prior[c.id] = {r.text("status"), r.integer("attempts")};

@@ -1,7 +1,7 @@
 """End-to-end sweep tests (issue 4 / CONTRACTS §7-§10), real MPI ranks and real files.
 
 usage: check_sweep.py SDM MPIEXEC WORKDIR CASE
-CASE: basic | kill | drain | corrupt | lock | signal | freeze | strategies | dataparallel | models2 | models3 | predict | verify
+CASE: basic | kill | drain | corrupt | lock | signal | freeze | strategies | dataparallel | models2 | models3 | predict | verify | faults
 """
 import hashlib
 import json
@@ -642,6 +642,96 @@ elif CASE == "verify":
     with h5py.File(store, "r+") as f:
         f.attrs["sdm_schema_version"] = 2
     verify_fails("another schema version", "schema version 2")
+elif CASE == "faults":
+    # Issue 12, fault injection with real ranks: 10 seeded trials of kill -9 of a random rank (rank 0 or a worker)
+    # at a random point, SIGTERM mid-sweep, a truncated and an altered record, the store deleted, and a full disk
+    # while committing. After each, --resume / consolidate finishes with every cell exactly once, no cell
+    # committed before the fault is lost or redone, and `sdm verify` passes.
+    import random
+    synth(data)
+    spec = os.path.join(WORK, "faults.yaml")
+    store = os.path.join(WORK, "faults", "store.h5")
+    write_spec(spec, store, data, ["P01", "P02"], [{"name": "noop", "config": {"sleep_ms": 300}}, {"name": "logreg"}],
+               [{"name": "pooled", "folds": 5, "split": "cell"}], "seeds: [0, 1, 2]\n")
+    ids = dry_run_ids(spec)
+
+    def resume(extra=()):
+        p = run(["sweep", spec, "--resume", *extra], np_=3, check=False)
+        if p.returncode == 2 and "--force-unlock" in p.stderr:
+            p = run(["sweep", spec, "--resume", "--force-unlock", *extra], np_=3, check=False)
+        return p
+
+    def intact(committed, what):
+        cells = store_rows(store)["cells"]
+        got = text(cells["cell_id"])
+        now = records(store)
+        v = run(["verify", store], check=False)
+        expect(sorted(got) == sorted(ids) and set(text(cells["status"])) == {"done"}
+               and all(now.get(k) == h for k, h in committed.items()) and v.returncode == 0,
+               f"{what}: {len(ids)} cells once each, all done, {len(committed)} earlier records untouched, verify OK")
+
+    rng = random.Random(2026)
+    for trial in range(10):
+        shutil.rmtree(os.path.dirname(store), ignore_errors=True)
+        proc = start_sweep(spec, store, "done", rng.randint(1, len(ids) // 2))
+        lock = json.load(open(store + ".lock"))
+        pids = [int(x) for x in subprocess.run(["pgrep", "-f", f"{SDM} sweep {spec}"], capture_output=True,
+                                               text=True).stdout.split()]
+        ranks = [lock["pid"]] + [q for q in pids if q not in (lock["pid"], proc.pid)]
+        victim = rng.choice(ranks)
+        os.kill(victim, signal.SIGKILL)
+        proc.communicate(timeout=120)
+        committed = records(store)
+        expect(1 <= len(committed) < len(ids), f"trial {trial}: kill -9 of {'rank 0' if victim == lock['pid'] else 'a worker'}"
+                                               f" with {len(committed)} of {len(ids)} committed")
+        p = resume()
+        expect(p.returncode == 0 and f"{len(committed)} already committed" in p.stderr, f"trial {trial}: resumed")
+        intact(committed, f"trial {trial}")
+
+    # SIGTERM to the launcher mid-sweep: ranks end now; resume finishes
+    shutil.rmtree(os.path.dirname(store), ignore_errors=True)
+    proc = start_sweep(spec, store, "done", 4)
+    proc.send_signal(signal.SIGTERM)
+    proc.communicate(timeout=120)
+    committed = records(store)
+    expect(proc.returncode != 0 and 1 <= len(committed) < len(ids), f"SIGTERM: {len(committed)} committed")
+    expect(resume().returncode == 0, "resumed after SIGTERM")
+    intact(committed, "SIGTERM")
+
+    # damaged records: one truncated, one altered but readable; both are found and only their cells redone
+    full = records(store)
+    rec_dir = os.path.join(os.path.dirname(store), "records")
+    victims = sorted(full)[:2]
+    with open(os.path.join(rec_dir, victims[0] + ".h5"), "r+b") as f:
+        f.truncate(os.path.getsize(f.name) // 2)
+    with h5py.File(os.path.join(rec_dir, victims[1] + ".h5"), "r+") as f:
+        f.attrs["f1"] = 0.5
+    expect(run(["verify", store], check=False).returncode == 1, "verify reports the damaged records")
+    p = resume()
+    expect(p.returncode == 0 and f"{len(ids) - 2} already committed" in p.stderr, "resume redoes exactly the 2 damaged cells")
+    intact({k: v for k, v in full.items() if k not in victims}, "damaged records")
+
+    # the store deleted after the records exist: consolidate rebuilds it
+    before = store_rows(store)["cells"]
+    os.remove(store)
+    run(["consolidate", store], np_=2)
+    after = store_rows(store)["cells"]
+    expect(sorted(text(after["cell_id"])) == sorted(text(before["cell_id"])) and run(["verify", store], check=False).returncode == 0,
+           "a deleted store is rebuilt from the records")
+
+    # a full disk while committing (injected write failures on every rank): failed cells, nothing lost; after
+    # space returns, --rerun-failed finishes the sweep
+    shutil.rmtree(os.path.dirname(store), ignore_errors=True)
+    env = dict(ENV, SDM_FAULT_WRITE_FAILURES="1000000")
+    p = subprocess.run([MPIEXEC, "-np", "3", "--oversubscribe", "--allow-run-as-root", "-x", "SDM_FAULT_WRITE_FAILURES",
+                        SDM, "sweep", spec], env=env, capture_output=True, text=True, timeout=300)
+    expect(p.returncode == 3 and "No space left on device" in p.stderr,
+           f"disk full: the sweep ends with failed cells and says why (exit {p.returncode})")
+    committed = records(store)
+    p = resume(["--rerun-failed"])
+    expect(p.returncode == 0, "after space returns, --resume --rerun-failed finishes")
+    intact({k: v for k, v in committed.items()
+            if k in set(text(store_rows(store)["cells"]["cell_id"]))}, "disk full")
 else:
     sys.exit("unknown case " + CASE)
 print("PASS", CASE)
