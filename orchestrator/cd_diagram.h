@@ -2,7 +2,7 @@
 // Demšar's critical-difference diagram as a standalone SVG: the models on an axis of mean rank (1 = best on the
 // left), a bar as long as the critical difference, and thick lines joining groups of models whose mean ranks
 // differ by less than it (no significant difference by the Nemenyi test). Drawn here because no plotting library
-// has this chart; classes name its parts (axis, cd, model, clique) so tests and the report can check it.
+// has this chart; classes name its parts (axis, cd, clique, and "model mark" per model, what the report counts).
 #include <string>
 #include <utility>
 #include <vector>

@@ -169,7 +169,9 @@ VerifyReport verify_store(const StorePaths& paths) {
   }
   std::set<std::string> expected;
   if (fs::exists(paths.expected, ec)) {
-    for (const auto& id : nlohmann::json::parse(read_text_file(paths.expected)).at("cells")) expected.insert(id.get<std::string>());
+    // (the parsed document must outlive the loop: a range-for over `parse(...).at(...)` would walk freed memory)
+    const auto doc = nlohmann::json::parse(read_text_file(paths.expected));
+    for (const auto& id : doc.at("cells")) expected.insert(id.get<std::string>());
   }
   std::int64_t pending = 0;
   for (const auto& id : record_ids) {
