@@ -182,12 +182,7 @@ void tables(std::ostringstream& out, const FigureInputs& in, const std::string& 
 void statistics(std::ostringstream& out, const FigureInputs& in, const std::string& metric) {
   StatsOptions options;
   options.metric = metric;
-  std::vector<BreakdownValue> breakdown;
-  for (const auto& b : in.breakdown) {
-    const auto it = b.metrics.find(metric);
-    breakdown.push_back({b.cell_id, b.dataset, it == b.metrics.end() ? std::nan("") : it->second});
-  }
-  const auto groups = compute_stats(in.cells, breakdown, options);
+  const auto groups = compute_stats(in.cells, in.breakdown, options);
   out << "<section id=\"statistics\">\n<h2>Statistics</h2>\n<p class=\"muted\">Within each strategy and protocol, "
       << "models compared on matched units (held-out dataset, or each dataset of a pooled cell, x split x fold x "
          "seed): Wilcoxon signed-rank with Holm's correction and a bootstrap 95 % interval of the median "

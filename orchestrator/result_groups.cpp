@@ -219,17 +219,22 @@ std::string format_mean_sem(const Aggregate& a) {
 }
 
 std::map<std::string, CellPredictions> read_store_predictions(const std::string& store) {
-  const TextTable t = read_store_group(store, "predictions", prediction_fields());
-  const auto col = [&](const std::string& name) {
-    return static_cast<std::size_t>(std::find(t.header.begin(), t.header.end(), name) - t.header.begin());
-  };
-  const auto id = col("cell_id"), dataset = col("dataset"), y = col("y_true"), score = col("y_score");
+  // straight from HDF5: the scores at full precision (the text tables round them for display)
+  h5::init();
+  const h5::File file = h5::File::open(store);
+  const auto ids = file.read_strings("predictions/cell_id");
+  const auto datasets = file.read_strings("predictions/dataset");
+  const auto y = file.read<std::int8_t>("predictions/y_true");
+  const auto score = file.read<double>("predictions/y_score");
+  if (datasets.size() != ids.size() || y.size() != ids.size() || score.size() != ids.size()) {
+    throw DataError({store, "predictions", ""}, "columns differ in length (run `sdm verify`)");
+  }
   std::map<std::string, CellPredictions> out;
-  for (const auto& row : t.rows) {
-    auto& p = out[row[id]];
-    p.dataset.push_back(row[dataset]);
-    p.y_true.push_back(static_cast<std::int8_t>(std::stoi(row[y])));
-    p.y_score.push_back(row[score] == "NaN" ? std::nan("") : std::stod(row[score]));
+  for (std::size_t i = 0; i < ids.size(); ++i) {
+    auto& p = out[ids[i]];
+    p.dataset.push_back(datasets[i]);
+    p.y_true.push_back(y[i]);
+    p.y_score.push_back(score[i]);
   }
   return out;
 }

@@ -405,13 +405,7 @@ std::string interval_text(const std::vector<double>& values, const std::vector<s
   }
   if (stats.size() < static_cast<std::size_t>(ci.resamples) / 2) return "NaN (metric undefined on most resamples)";
   std::sort(stats.begin(), stats.end());
-  const auto at = [&](double q) {
-    const double pos = q * static_cast<double>(stats.size() - 1);
-    const auto lo = static_cast<std::size_t>(pos);
-    const auto hi = std::min(lo + 1, stats.size() - 1);
-    return stats[lo] + (pos - static_cast<double>(lo)) * (stats[hi] - stats[lo]);
-  };
-  return bracket(at(0.025), at(0.975)) + " (" + std::to_string(y.size()) + " cells)";
+  return bracket(percentile_sorted(stats, 0.025), percentile_sorted(stats, 0.975)) + " (" + std::to_string(y.size()) + " cells)";
 }
 
 TextTable pivot_table(const std::vector<CellRecord>& cells, const std::vector<std::string>& row_fields,

@@ -57,14 +57,6 @@ std::vector<double> tie_sizes(const std::vector<double>& values) {
 }
 
 
-/// numpy's default (linear) percentile of sorted values.
-double percentile_sorted(const std::vector<double>& sorted, double q) {
-  const double pos = q * static_cast<double>(sorted.size() - 1);
-  const auto lo = static_cast<std::size_t>(std::floor(pos));
-  const auto hi = std::min(lo + 1, sorted.size() - 1);
-  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
-}
-
 template <class Statistic>
 Interval bootstrap(const std::vector<double>& values, int resamples, double level, std::uint64_t seed, Statistic stat) {
   if (values.empty() || resamples < 1) return {kNaN, kNaN};
@@ -185,6 +177,13 @@ std::vector<double> holm_adjust(const std::vector<double>& p) {
     out[order[j]] = running;
   }
   return out;
+}
+
+double percentile_sorted(const std::vector<double>& sorted, double q) {
+  const double pos = q * static_cast<double>(sorted.size() - 1);
+  const auto lo = static_cast<std::size_t>(std::floor(pos));
+  const auto hi = std::min(lo + 1, sorted.size() - 1);
+  return sorted[lo] + (pos - static_cast<double>(lo)) * (sorted[hi] - sorted[lo]);
 }
 
 double median(std::vector<double> values) {

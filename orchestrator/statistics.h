@@ -38,6 +38,9 @@ Interval bootstrap_mean_ci(const std::vector<double>& values, int resamples = 20
 
 double median(std::vector<double> values);
 
+/// numpy's default (linear) percentile q in [0, 1] of ascending `sorted` values (not empty).
+double percentile_sorted(const std::vector<double>& sorted, double q);
+
 struct FriedmanResult {
   double statistic = 0;             ///< chi-square, tie-corrected
   double p = 1;

@@ -70,7 +70,7 @@ class StatsCommand final : public Command {
     check_export_format(format_);
     if (options_.resamples < 1) throw ConfigError({"", "--resamples", std::to_string(options_.resamples)}, "must be at least 1");
     options_.within = split_list(within_);
-    const auto groups = compute_stats(read_store_cells(store_), read_breakdown_metric(store_, options_.metric), options_);
+    const auto groups = compute_stats(read_store_cells(store_), read_store_breakdown(store_), options_);
     std::string text;
     if (format_ == "json") {
       text = stats_json(groups, options_).dump(1) + "\n";

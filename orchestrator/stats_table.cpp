@@ -43,24 +43,7 @@ void check_metric_name(const std::string& metric) {
 
 }  // namespace
 
-std::vector<BreakdownValue> read_breakdown_metric(const std::string& store, const std::string& metric) {
-  check_metric_name(metric);
-  const TextTable t = read_store_group(store, "breakdown", breakdown_fields());
-  const auto column = [&](const std::string& name) {
-    const auto it = std::find(t.header.begin(), t.header.end(), name);
-    if (it == t.header.end()) throw DataError({store, "breakdown/" + name, ""}, "missing column");
-    return static_cast<std::size_t>(it - t.header.begin());
-  };
-  const auto id = column("cell_id"), dataset = column("dataset"), value = column(metric);
-  std::vector<BreakdownValue> out;
-  for (const auto& row : t.rows) {
-    const std::string& v = row[value];
-    out.push_back({row[id], row[dataset], v == "NaN" || v.empty() ? kNaN : std::stod(v)});
-  }
-  return out;
-}
-
-std::vector<StatsGroup> compute_stats(const std::vector<CellRecord>& cells, const std::vector<BreakdownValue>& breakdown,
+std::vector<StatsGroup> compute_stats(const std::vector<CellRecord>& cells, const std::vector<BreakdownEntry>& breakdown,
                                       const StatsOptions& options) {
   check_metric_name(options.metric);
   for (const auto& f : options.within) {
@@ -69,7 +52,7 @@ std::vector<StatsGroup> compute_stats(const std::vector<CellRecord>& cells, cons
   if (!is_text_field(options.by)) throw ConfigError({"", "--by", options.by}, "not a text field of /cells (e.g. model)");
   if (!(options.alpha > 0 && options.alpha < 1)) throw ConfigError({"", "--alpha", std::to_string(options.alpha)}, "must lie in (0, 1)");
 
-  std::map<std::string, std::vector<const BreakdownValue*>> by_cell;
+  std::map<std::string, std::vector<const BreakdownEntry*>> by_cell;
   for (const auto& b : breakdown) by_cell[b.cell_id].push_back(&b);
   std::map<std::string, GroupData> groups;
   for (const auto& c : cells) {
@@ -83,8 +66,9 @@ std::vector<StatsGroup> compute_stats(const std::vector<CellRecord>& cells, cons
     const auto parts = by_cell.find(c.text("cell_id"));
     if (parts != by_cell.end() && !parts->second.empty()) {
       for (const auto* b : parts->second) {
-        if (std::isnan(b->value)) continue;
-        per_unit[b->dataset + unit_tail].push_back(b->value);
+        const auto m = b->metrics.find(options.metric);
+        if (m == b->metrics.end() || std::isnan(m->second)) continue;
+        per_unit[b->dataset + unit_tail].push_back(m->second);
         g.units.insert(b->dataset + unit_tail);
       }
     } else if (!std::isnan(c.real(options.metric))) {

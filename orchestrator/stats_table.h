@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "common/cell_record.h"
+#include "orchestrator/result_groups.h"
 #include "orchestrator/results_table.h"
 #include "orchestrator/statistics.h"
 
@@ -24,13 +25,6 @@ struct StatsOptions {
   double alpha = 0.05;
   int resamples = 2000;
   std::uint64_t seed = 0;
-};
-
-/// One pooled cell's metric on one dataset (a /breakdown row).
-struct BreakdownValue {
-  std::string cell_id;
-  std::string dataset;
-  double value = 0;
 };
 
 struct PairResult {
@@ -55,11 +49,8 @@ struct StatsGroup {
 };
 
 /// The groups, in the order of their `within` values. Throws ConfigError for an unknown metric or field.
-std::vector<StatsGroup> compute_stats(const std::vector<CellRecord>& cells, const std::vector<BreakdownValue>& breakdown,
+std::vector<StatsGroup> compute_stats(const std::vector<CellRecord>& cells, const std::vector<BreakdownEntry>& breakdown,
                                       const StatsOptions& options);
-
-/// The /breakdown rows of a store for `metric`.
-std::vector<BreakdownValue> read_breakdown_metric(const std::string& store, const std::string& metric);
 
 /// Tables as the other exports render them: one row per pair, one row per group (the omnibus test).
 TextTable stats_pairs_table(const std::vector<StatsGroup>& groups, const StatsOptions& options);
