@@ -37,9 +37,27 @@ def skip(why):
     sys.exit(77)
 
 
+DIAGNOSE = []  # what a failure prints: the job's log (tail) and the store's failed cells with their errors
+
+
 def expect(ok, what):
     print(("ok: " if ok else "FAIL: ") + what, flush=True)
     if not ok:
+        for path in DIAGNOSE:
+            if not os.path.exists(path):
+                continue
+            if path.endswith(".h5"):
+                try:
+                    with h5py.File(path, "r") as f:
+                        g = f["cells"]
+                        text = lambda v: v.decode() if isinstance(v, bytes) else str(v)
+                        for cid, st, err in zip(g["cell_id"][()], g["status"][()], g["error"][()]):
+                            if text(st) != "done":
+                                print(f"--- cell {text(cid)}: {text(st)}: {text(err)}")
+                except (OSError, KeyError) as e:
+                    print(f"--- {path}: unreadable ({e})")
+            else:
+                print(f"--- {path} (tail):\n{open(path, errors='replace').read()[-3000:]}")
         sys.exit(1)
 
 
@@ -196,10 +214,12 @@ def main():
         skip("no Slurm cluster answers (the slurm_start fixture could not start one)")
     t0 = time.time()
     os.makedirs(WORK, exist_ok=True)
-    data = os.path.join(WORK, "data")
+    name = "slurm_" + MODE
+    # One collection per test: submit and drain run at the same time, and one test's `sdm synth` rewriting files
+    # the other's job is reading made that job's cells fail.
+    data = os.path.join(WORK, "data_" + MODE)
     if not os.path.exists(os.path.join(data, "catalog.yaml")):
         sh([SDM, "synth", "--out", data, "--only", "P01", "P02"])
-    name = "slurm_" + MODE
     store = os.path.join(WORK, name, "store.h5")
     shutil.rmtree(os.path.dirname(store), ignore_errors=True)
     spec = os.path.join(WORK, name + ".yaml")
@@ -209,6 +229,7 @@ def main():
         ids = dry_run_ids(spec)
         job = submit(spec)
         log = os.path.join(log_dir, f"slurm-{job}.out")
+        DIAGNOSE[:] = [log, store]
         state, restarts = wait_done(job, t0 + CAP_S, log)
         expect(state == "COMPLETED" and restarts == 0, f"job {job} {state} without a requeue")
         got, status = store_cells(store)
@@ -219,6 +240,7 @@ def main():
         job = submit(spec, ["--grace", "60"])
         log = os.path.join(log_dir, f"slurm-{job}.out")
         records = os.path.join(os.path.dirname(store), "records")
+        DIAGNOSE[:] = [log, store]
         while time.time() < t0 + CAP_S:
             if os.path.isdir(records) and len(os.listdir(records)) >= 3:
                 break
