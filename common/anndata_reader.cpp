@@ -261,7 +261,8 @@ CsrMatrix read_matrix(const h5::File& f, const MatrixRef& m, std::int64_t begin,
     auto indptr = f.read_range<std::int64_t>(m.path + "/indptr", static_cast<hsize_t>(begin), static_cast<hsize_t>(end - begin + 1));
     const std::int64_t lo = indptr.front(), hi = indptr.back();
     if (lo < 0 || hi < lo) throw DataError({f.file(), m.path + "/indptr", ""}, "not monotone (corrupt sparse matrix)");
-    const auto nnz = static_cast<hsize_t>(hi - lo);
+    const auto nnz = h5::checked_elements(static_cast<std::uint64_t>(hi - lo), sizeof(float) + sizeof(std::int32_t),
+                                          f.file(), m.path + "/data");
     out.data.resize(nnz);  // default-initialised: HDF5 writes every element once, nothing zeroes it first
     out.indices.resize(nnz);
     f.read_range_into(m.path + "/data", static_cast<hsize_t>(lo), nnz, out.data.data());
@@ -273,12 +274,21 @@ CsrMatrix read_matrix(const h5::File& f, const MatrixRef& m, std::int64_t begin,
     const auto indptr = f.read<std::int64_t>(m.path + "/indptr");
     if (static_cast<std::int64_t>(indptr.size()) != m.cols + 1)
       throw DataError({f.file(), m.path + "/indptr", ""}, "length " + std::to_string(indptr.size()) + " != n_cols + 1");
+    // every later index comes from indptr: it must start at 0, never decrease and end at nnz
+    for (std::size_t c = 0; c < indptr.size(); ++c)
+      if ((c == 0 && indptr[c] != 0) || (c > 0 && indptr[c] < indptr[c - 1]))
+        throw DataError({f.file(), m.path + "/indptr", std::to_string(indptr[c])},
+                        "entry " + std::to_string(c) + " breaks 0 = indptr[0] <= ... <= nnz (corrupt sparse matrix)");
     const auto nnz = static_cast<hsize_t>(indptr.back());
     const auto rows_of = f.read_range<std::int64_t>(m.path + "/indices", 0, nnz);
     const auto values = f.read_range<float>(m.path + "/data", 0, nnz);
     std::vector<std::int64_t> counts(static_cast<std::size_t>(out.rows) + 1, 0);
-    for (auto r : rows_of)
+    for (auto r : rows_of) {
+      if (r < 0 || r >= m.rows)
+        throw DataError({f.file(), m.path + "/indices", std::to_string(r)},
+                        "row index outside [0, " + std::to_string(m.rows) + ") (corrupt sparse matrix)");
       if (r >= begin && r < end) ++counts[static_cast<std::size_t>(r - begin) + 1];
+    }
     for (std::size_t i = 1; i < counts.size(); ++i) counts[i] += counts[i - 1];
     out.indptr = counts;
     out.indices.resize(static_cast<std::size_t>(counts.back()));

@@ -87,7 +87,8 @@ namespace {
 
 void write_fields(const h5::Location& root, const std::map<std::string, FieldValue>& fields) {
   for (const auto& [name, value] : fields) {
-    std::visit([&](const auto& v) { root.set_attr(name, v); }, value);
+    // (an init-capture: clang before 16 cannot capture a structured binding, and tools/fuzz.sh builds with clang)
+    std::visit([&root, &key = name](const auto& v) { root.set_attr(key, v); }, value);
   }
 }
 

@@ -1,7 +1,10 @@
 #include "common/hdf5.h"
 
 #include <dlfcn.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
@@ -52,6 +55,35 @@ std::string take_error_stack() {
 hid_t check(hid_t status, const std::string& file, const std::string& object, const std::string& what) {
   if (status < 0) throw IoError({file, object, ""}, what + ": " + take_error_stack());
   return status;
+}
+
+std::uint64_t max_read_bytes() {
+  static const std::uint64_t limit = [] {
+    if (const char* mb = std::getenv("SDM_MAX_READ_MB"); mb && *mb) {
+      char* end = nullptr;
+      const unsigned long long v = std::strtoull(mb, &end, 10);
+      if (end && *end == '\0' && v > 0) return static_cast<std::uint64_t>(v) << 20;
+      throw ConfigError({"<env>", "SDM_MAX_READ_MB", mb}, "expected a positive whole number of MiB");
+    }
+    const long pages = ::sysconf(_SC_PHYS_PAGES), page = ::sysconf(_SC_PAGESIZE);
+    return pages > 0 && page > 0 ? static_cast<std::uint64_t>(pages) * static_cast<std::uint64_t>(page)
+                                 : std::uint64_t{1} << 40;
+  }();
+  return limit;
+}
+
+std::size_t checked_elements(std::uint64_t n, std::uint64_t element_bytes, const std::string& file,
+                             const std::string& object) {
+  const std::uint64_t limit = max_read_bytes();
+  if (element_bytes != 0 && n > limit / element_bytes) {
+    const double gib = static_cast<double>(n) * static_cast<double>(element_bytes) / (1024.0 * 1024.0 * 1024.0);
+    char size[64];
+    std::snprintf(size, sizeof size, "%.3g GiB", gib);
+    throw IoError({file, object, std::to_string(n) + " elements"},
+                  std::string("the file claims ") + size + ", more than one read may allocate (" +
+                      std::to_string(limit >> 20) + " MiB: physical memory, or SDM_MAX_READ_MB) — a corrupt header?");
+  }
+  return static_cast<std::size_t>(n);
 }
 
 TypeId utf8_string_type() {
@@ -199,7 +231,7 @@ template <class T>
 std::vector<T> Location::read(const std::string& path) const {
   DatasetId ds(check(H5Dopen2(id_, path.c_str(), H5P_DEFAULT), file_, object_path(path), "cannot open dataset"));
   SpaceId space(check(H5Dget_space(ds.get()), file_, object_path(path), "H5Dget_space"));
-  std::vector<T> out(element_count(space.get()));
+  std::vector<T> out(checked_elements(element_count(space.get()), sizeof(T), file_, object_path(path)));
   if (!out.empty())
     check(H5Dread(ds.get(), native_type<T>(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), file_, object_path(path),
           "cannot read dataset");
@@ -238,7 +270,8 @@ std::vector<std::string> Location::read_strings(const std::string& path) const {
   TypeId ftype(check(H5Dget_type(ds.get()), file_, where, "H5Dget_type"));
   if (H5Tget_class(ftype.get()) != H5T_STRING) throw IoError({file_, where, ""}, "expected a string dataset");
   SpaceId space(check(H5Dget_space(ds.get()), file_, where, "H5Dget_space"));
-  const hsize_t n = element_count(space.get());
+  const std::size_t width = H5Tget_size(ftype.get());
+  const std::size_t n = checked_elements(element_count(space.get()), std::max(width, sizeof(std::string)), file_, where);
   std::vector<std::string> out;
   out.reserve(n);
   if (H5Tis_variable_str(ftype.get()) > 0) {
@@ -250,7 +283,6 @@ std::vector<std::string> Location::read_strings(const std::string& path) const {
     for (char* p : ptrs) out.emplace_back(p ? p : "");
     if (n) H5Dvlen_reclaim(mtype.get(), space.get(), H5P_DEFAULT, ptrs.data());
   } else {
-    const std::size_t width = H5Tget_size(ftype.get());
     std::vector<char> buf(n * width);
     if (n) check(H5Dread(ds.get(), ftype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, buf.data()), file_, where,
                  "cannot read strings");

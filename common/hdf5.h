@@ -65,6 +65,15 @@ std::string take_error_stack();
 /// Throws IoError({file, object}, what + HDF5's reason) when `status` is negative; returns it otherwise.
 hid_t check(hid_t status, const std::string& file, const std::string& object, const std::string& what);
 
+/// The most bytes one read allocates for an array a file describes: SDM_MAX_READ_MB when set, else this machine's
+/// physical memory. A corrupt or hostile header can claim petabytes; the claim is refused before allocating.
+std::uint64_t max_read_bytes();
+
+/// `n` elements of `element_bytes` each, checked (overflow, max_read_bytes()) before anything is allocated;
+/// throws IoError naming the file and object with the claimed size. Returns n.
+std::size_t checked_elements(std::uint64_t n, std::uint64_t element_bytes, const std::string& file,
+                             const std::string& object);
+
 /// Variable-length UTF-8 string type (what anndata and h5py write).
 TypeId utf8_string_type();
 

@@ -1,6 +1,7 @@
 // The reading side of common/hdf5.h that the AnnData/10x/Loom readers need: slices, dtypes, filters,
 // compound fields and attributes of any string or integer flavour.
 #include <algorithm>
+#include <limits>
 
 #include "common/error.h"
 #include "common/hdf5.h"
@@ -67,7 +68,7 @@ void Location::check_filters(const std::string& path) const {
 
 template <class T>
 std::vector<T> Location::read_range(const std::string& path, hsize_t start, hsize_t count) const {
-  std::vector<T> out(count);
+  std::vector<T> out(checked_elements(count, sizeof(T), file(), object_path(path)));
   read_range_into(path, start, count, out.data());
   return out;
 }
@@ -100,7 +101,9 @@ std::vector<T> Location::read_rows(const std::string& path, hsize_t row, hsize_t
   hsize_t dims[2];
   H5Sget_simple_extent_dims(fspace.get(), dims, nullptr);
   if (row > dims[0] || rows > dims[0] - row) throw IoError({file(), where, ""}, "row range outside the dataset");
-  std::vector<T> out(rows * dims[1]);
+  if (dims[1] != 0 && rows > std::numeric_limits<hsize_t>::max() / dims[1])
+    throw IoError({file(), where, std::to_string(dims[1]) + " columns"}, "too many elements (a corrupt header?)");
+  std::vector<T> out(checked_elements(rows * dims[1], sizeof(T), file(), where));
   if (out.empty()) return out;
   hsize_t start[2] = {row, 0}, count[2] = {rows, dims[1]};
   H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, start, nullptr, count, nullptr);
@@ -202,7 +205,7 @@ std::vector<T> Location::read_field(const std::string& path, const std::string& 
   const hssize_t n = H5Sget_simple_extent_npoints(space.get());
   TypeId mtype(H5Tcreate(H5T_COMPOUND, sizeof(T)));
   H5Tinsert(mtype.get(), field.c_str(), 0, native_type<T>());
-  std::vector<T> out(static_cast<std::size_t>(std::max<hssize_t>(n, 0)));
+  std::vector<T> out(checked_elements(static_cast<std::uint64_t>(std::max<hssize_t>(n, 0)), sizeof(T), file(), where));
   if (!out.empty())
     check(H5Dread(ds.get(), mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), file(), where + "." + field,
           "cannot read compound field");
@@ -218,7 +221,9 @@ std::vector<std::string> Location::read_field_strings(const std::string& path, c
   if (idx < 0) throw IoError({file(), where + "." + field, ""}, "no such compound field");
   TypeId member(H5Tget_member_type(ftype.get(), static_cast<unsigned>(idx)));
   SpaceId space(H5Dget_space(ds.get()));
-  const auto n = static_cast<std::size_t>(std::max<hssize_t>(H5Sget_simple_extent_npoints(space.get()), 0));
+  const std::size_t n = checked_elements(
+      static_cast<std::uint64_t>(std::max<hssize_t>(H5Sget_simple_extent_npoints(space.get()), 0)),
+      std::max(H5Tget_size(member.get()), sizeof(std::string)), file(), where + "." + field);
   if (H5Tis_variable_str(member.get()) > 0) {
     auto str = utf8_string_type();
     TypeId mtype(H5Tcreate(H5T_COMPOUND, sizeof(char*)));
@@ -252,7 +257,9 @@ std::vector<std::string> Location::attr_strings(const std::string& path, const s
                  "cannot open attribute"));
   TypeId ftype(H5Aget_type(a.get()));
   SpaceId space(H5Aget_space(a.get()));
-  const auto n = static_cast<std::size_t>(std::max<hssize_t>(H5Sget_simple_extent_npoints(space.get()), 0));
+  const std::size_t n = checked_elements(
+      static_cast<std::uint64_t>(std::max<hssize_t>(H5Sget_simple_extent_npoints(space.get()), 0)),
+      std::max(H5Tget_size(ftype.get()), sizeof(std::string)), file(), where);
   if (n == 0) return {};  // anndata writes an empty float64 array for "no columns"
   if (H5Tget_class(ftype.get()) != H5T_STRING) throw IoError({file(), where, ""}, "expected a string attribute");
   if (H5Tis_variable_str(ftype.get()) > 0) {
@@ -282,7 +289,9 @@ std::vector<std::int64_t> Location::attr_ints(const std::string& path, const std
   AttrId a(check(H5Aopen_by_name(id(), path.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), file(), where,
                  "cannot open attribute"));
   SpaceId space(H5Aget_space(a.get()));
-  const auto n = static_cast<std::size_t>(std::max<hssize_t>(H5Sget_simple_extent_npoints(space.get()), 0));
+  const std::size_t n = checked_elements(
+      static_cast<std::uint64_t>(std::max<hssize_t>(H5Sget_simple_extent_npoints(space.get()), 0)),
+      sizeof(std::int64_t), file(), where);
   std::vector<std::int64_t> out(n);
   if (n) check(H5Aread(a.get(), H5T_NATIVE_INT64, out.data()), file(), where, "cannot read attribute as integers");
   return out;

@@ -99,8 +99,9 @@ SafetensorsFile SafetensorsFile::open(const std::string& path, bool copy_on_writ
       f.metadata_ = value;
       continue;
     }
-    const auto bad = [&](const std::string& field, const std::string& problem) {
-      return IoError({path, name + "." + field, value.contains(field) ? value[field].dump() : ""}, problem);
+    // init-captures: clang before 16 cannot capture a structured binding (tools/fuzz.sh builds with clang)
+    const auto bad = [&path, &key = name, &entry = value](const std::string& field, const std::string& problem) {
+      return IoError({path, key + "." + field, entry.contains(field) ? entry[field].dump() : ""}, problem);
     };
     if (!value.is_object()) throw bad("", "expected {dtype, shape, data_offsets}");
     SafetensorsEntry e;

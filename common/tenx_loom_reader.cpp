@@ -82,6 +82,10 @@ CellMatrix read_10x_h5(const std::string& path, const ReadOptions& options) {
   X.cols = static_cast<std::int64_t>(out.var.index.size());
   X.indptr.assign(1, 0);
   for (std::size_t cell = 0; cell + 1 < indptr.size(); ++cell) {
+    if (indptr[cell + 1] < indptr[cell] || indptr[cell + 1] > hi)
+      throw DataError({path, l.group + "/indptr", std::to_string(indptr[cell + 1])},
+                      "entry " + std::to_string(begin + static_cast<std::int64_t>(cell) + 1) +
+                          " breaks indptr[0] <= ... <= nnz (corrupt file)");
     for (auto k = indptr[cell] - lo; k < indptr[cell + 1] - lo; ++k) {
       const auto feat = features[static_cast<std::size_t>(k)];
       if (feat < 0 || feat >= n_features) throw DataError({path, l.group + "/indices", std::to_string(feat)}, "feature index out of range");

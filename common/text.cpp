@@ -63,7 +63,7 @@ std::string human_bytes(double bytes) {
   return buf;
 }
 
-bool is_valid_utf8(std::string_view text) {
+std::size_t first_invalid_utf8(std::string_view text) {
   std::size_t i = 0;
   while (i < text.size()) {
     const auto c = static_cast<unsigned char>(text[i]);
@@ -82,19 +82,21 @@ bool is_valid_utf8(std::string_view text) {
       n = 3;
       cp = c & 0x07;
     } else {
-      return false;
+      return i;
     }
     for (std::size_t k = 1; k <= n; ++k) {
-      if (i + k >= text.size()) return false;
+      if (i + k >= text.size()) return i;
       const auto b = static_cast<unsigned char>(text[i + k]);
-      if ((b & 0xC0) != 0x80) return false;
+      if ((b & 0xC0) != 0x80) return i;
       cp = (cp << 6) | (b & 0x3F);
     }
     static constexpr std::uint32_t kMin[] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return false;
+    if (cp < kMin[n] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
     i += n + 1;
   }
-  return true;
+  return std::string_view::npos;
 }
+
+bool is_valid_utf8(std::string_view text) { return first_invalid_utf8(text) == std::string_view::npos; }
 
 }  // namespace sdm

@@ -25,5 +25,7 @@ std::string human_bytes(double bytes);
 
 /// Whether `text` is well-formed UTF-8 (no overlong forms, surrogates or code points above U+10FFFF).
 bool is_valid_utf8(std::string_view text);
+/// Offset of the first byte that starts an ill-formed sequence, or npos when `text` is well-formed UTF-8.
+std::size_t first_invalid_utf8(std::string_view text);
 
 }  // namespace sdm

@@ -47,6 +47,16 @@ YamlView YamlView::load_file(const std::string& file, const std::string& root) {
 }
 
 YamlView YamlView::load_string(const std::string& text, const std::string& root, const std::string& file) {
+  // YAML is Unicode text; a stray byte would otherwise travel into names, cell ids and JSON (which refuses it)
+  if (const std::size_t bad = first_invalid_utf8(text); bad != std::string_view::npos) {
+    const auto line = 1 + std::count(text.begin(), text.begin() + static_cast<std::ptrdiff_t>(bad), '\n');
+    const auto line_start = text.rfind('\n', bad == 0 ? 0 : bad - 1);
+    const auto column = bad - (line_start == std::string::npos || bad == 0 ? 0 : line_start + 1) + 1;
+    char byte[8];
+    std::snprintf(byte, sizeof byte, "0x%02X", static_cast<unsigned>(static_cast<unsigned char>(text[bad])));
+    throw ConfigError({file + ":" + std::to_string(line), "", byte},
+                      "not valid UTF-8 (column " + std::to_string(column) + "); save the file as UTF-8 text");
+  }
   try {
     return YamlView(YAML::Load(text), root, file);
   } catch (const YAML::Exception& e) {

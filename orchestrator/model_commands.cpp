@@ -113,10 +113,7 @@ class EmbedCommand final : public Command {
       obs_names = cells.obs.index;
       e = worker::embed_cells(model, cells.X, keys.symbols, keys.ensembl, obs_names, batch_size_,
                               config.value("tokenizer_seed", std::uint64_t{0}));
-      if (e.cells_without_genes > 0) {
-        spdlog::warn("{}: {} of {} cells share no gene with the vocabulary; their embeddings are not meaningful", input_,
-                     e.cells_without_genes, e.n);
-      }
+      worker::check_vocabulary_overlap(e.cells_without_genes, static_cast<std::size_t>(e.n), input_, model.name);
     }
     write(e, obs_names, config);
     const double rate = e.forward_s > 0 ? static_cast<double>(e.n) / e.forward_s : 0;

@@ -21,6 +21,8 @@ PACKAGES=(
   # figures (`sdm plot`, `sdm report`: gnuplot's svg and pdfcairo terminals, with a font) and the report's
   # headless-browser test
   gnuplot-nox fonts-dejavu-core chromium
+  # fuzzing (tools/fuzz.sh): clang with libFuzzer and the sanitizer runtimes
+  clang libclang-rt-dev
   # independent references for tests (always /usr/bin/python3)
   python3 python3-anndata python3-h5py python3-numpy python3-scipy python3-torch python3-sklearn python3-yaml python3-sentencepiece
 )

@@ -47,6 +47,18 @@ TokenizedCells tokenize_cells(const LoadedModel& model, const CsrMatrix& X, cons
   return model.encoder->tokenize(X, GeneInputs{gene_symbols, gene_ensembl}, seeds);
 }
 
+void check_vocabulary_overlap(std::size_t cells_without_genes, std::size_t cells, const std::string& file,
+                              const std::string& model) {
+  if (cells_without_genes == 0) return;
+  if (cells_without_genes == cells) {
+    throw DataError({file, "var", "0 of " + std::to_string(cells) + " cells"},
+                    "no cell shares a gene with the " + model + " vocabulary (0 % overlap): check the gene names "
+                    "(symbols vs Ensembl ids, species) against the vocabulary file");
+  }
+  spdlog::warn("{}: {} of {} cells share no gene with the {} vocabulary; their embeddings are not meaningful", file,
+               cells_without_genes, cells, model);
+}
+
 Embeddings embed_cells(const LoadedModel& model, const CsrMatrix& X, const std::vector<std::string>& gene_symbols,
                        const std::vector<std::string>& gene_ensembl, const std::vector<std::string>& obs_names,
                        std::int64_t batch_size, std::uint64_t seed) {

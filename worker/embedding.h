@@ -43,6 +43,12 @@ TokenizedCells tokenize_cells(const LoadedModel& model, const CsrMatrix& X, cons
                               const std::vector<std::string>& gene_ensembl, const std::vector<std::string>& obs_names,
                               std::uint64_t seed);
 
+/// No cell of a dataset sharing a gene with the model's vocabulary (0 % overlap) is an error, not a warning: every
+/// embedding would be the same special-token output and any metric made from them meaningless (usually symbols vs
+/// Ensembl ids, or another species). Some cells without genes: a warning. `file` names the dataset.
+void check_vocabulary_overlap(std::size_t cells_without_genes, std::size_t cells, const std::string& file,
+                              const std::string& model);
+
 /// Embeds the rows of `X` (raw counts, all genes of the file). Cells are batched by token length; each cell's
 /// random choices are seeded from `seed` and its obs name, so results do not depend on batching.
 Embeddings embed_cells(const LoadedModel& model, const CsrMatrix& X, const std::vector<std::string>& gene_symbols,

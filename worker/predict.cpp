@@ -179,9 +179,8 @@ std::vector<double> predict_encoder(const nlohmann::json& m, const std::string& 
   const std::int64_t batch = options.batch_size > 0 ? options.batch_size : config.value("batch_size", 32);
   const Embeddings e = embed_cells(loaded, cells.X, keys.symbols, keys.ensembl, cells.obs.index, batch,
                                    config.value("tokenizer_seed", std::uint64_t{0}));
-  if (e.cells_without_genes > 0) {
-    spdlog::warn("{} of {} cells share no gene with the {} vocabulary", e.cells_without_genes, e.n, model.at("name").get<std::string>());
-  }
+  check_vocabulary_overlap(e.cells_without_genes, static_cast<std::size_t>(e.n), cells.source,
+                           model.at("name").get<std::string>());
   return apply_head("mlp", head, e.values, e.d);
 }
 

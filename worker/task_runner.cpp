@@ -292,6 +292,7 @@ TokenPool tokenize_pool(const nlohmann::json& task, WorkerState& state, const Lo
       throw ConfigError({d->path, "data.values", "log1p"}, "foundation models tokenize raw counts; use values: counts");
     }
     TokenizedCells t = tokenize_cells(model, d->X, d->genes.symbols, d->genes.ensembl, d->obs_names, seed);
+    check_vocabulary_overlap(t.cells_without_genes, t.size(), d->path, model.name);
     const auto& train_ids = config.at("train_datasets");
     if (std::find(train_ids.begin(), train_ids.end(), id) != train_ids.end()) out.train_genes.push_back(d->gene_keys);
     if (d->keys_are_ensembl) out.gene_key = "ensembl";
@@ -424,10 +425,8 @@ nlohmann::json run_embed(const nlohmann::json& task, WorkerState& state) {
     const Embeddings e = embed_cells(state.model, d->X, d->genes.symbols, d->genes.ensembl, d->obs_names,
                                      model.at("config").value("batch_size", 32),
                                      model.at("config").value("tokenizer_seed", std::uint64_t{0}));
-    if (e.cells_without_genes > 0) {
-      spdlog::warn("{}: {} of {} cells share no gene with the {} vocabulary", id, e.cells_without_genes, e.n,
-                   model.at("name").get<std::string>());
-    }
+    check_vocabulary_overlap(e.cells_without_genes, static_cast<std::size_t>(e.n), d->path,
+                             model.at("name").get<std::string>());
     write_embedding_cache(task.at("cache_path"), task.at("key"), CachedEmbeddings{e.values, e.n, e.d, d->obs_names, d->y, d->groups, d->gene_keys});
     spdlog::info("embedded {} ({} cells, {} tokens) with {} in {:.2f} s", id, e.n, e.tokens,
                  model.at("name").get<std::string>(), e.forward_s);

@@ -35,6 +35,9 @@ TEST(Utf8, AcceptsTextAndRejectsMalformedBytes) {
   EXPECT_TRUE(is_valid_utf8("AAACCTGAGAAACCAT-1"));
   EXPECT_TRUE(is_valid_utf8("c\xC3\xA9llule \xE2\x82\xAC \xF0\x9F\xA7\xAC"));  // é € and a 4-byte emoji
   EXPECT_FALSE(is_valid_utf8("cell\xFF\xFE"));
+  EXPECT_EQ(first_invalid_utf8("cell\xFF\xFE"), 4U);
+  EXPECT_EQ(first_invalid_utf8("c\xC3\xA9l\xC3"), 4U);  // a sequence cut short at the end
+  EXPECT_EQ(first_invalid_utf8("c\xC3\xA9llule"), std::string_view::npos);
   EXPECT_FALSE(is_valid_utf8("\xC3"));              // truncated sequence
   EXPECT_FALSE(is_valid_utf8("\xC0\xAF"));          // overlong '/'
   EXPECT_FALSE(is_valid_utf8("\xED\xA0\x80"));      // a UTF-16 surrogate

@@ -66,6 +66,9 @@ TEST(Yaml, SyntaxErrorAndMissingFileNameTheFile) {
   const std::string bad = error_of([] { YamlView::load_string("a: [1, 2\nb: 3\n", "x", "broken.yaml"); });
   EXPECT_NE(bad.find("broken.yaml:"), std::string::npos) << bad;
   EXPECT_NE(bad.find("invalid YAML"), std::string::npos) << bad;
+  // a Latin-1 byte (in a comment, even): the line, the byte and the column
+  const std::string latin1 = error_of([] { YamlView::load_string("a: 1\n# caf\xE9\n", "x", "latin1.yaml"); });
+  EXPECT_EQ(latin1, "latin1.yaml:2: '0xE9': not valid UTF-8 (column 6); save the file as UTF-8 text");
   const std::string missing = error_of([] { YamlView::load_file("/nonexistent/spec.yaml", "sweep"); });
   EXPECT_EQ(missing, "/nonexistent/spec.yaml: no such file");
 }

@@ -160,6 +160,64 @@ def no_cells(f):
 
 case("empty dataset (no cells)", embed(variant("no_cells", no_cells)), ["no_cells.h5ad"])
 
+def huge_claim(f):
+    # a chunked dataset with no chunk written: 8 TB claimed by a header of a few bytes
+    f.create_dataset("obs/huge", shape=(10 ** 12,), dtype="i8", chunks=(1024,))
+    order = [bytes(c).decode() if not isinstance(c, str) else c for c in f["obs"].attrs["column-order"]]
+    f["obs"].attrs["column-order"] = np.array(order + ["huge"], dtype=object)
+    f["obs/huge"].attrs["encoding-type"] = "array"
+    f["obs/huge"].attrs["encoding-version"] = "0.2.0"
+
+
+case("a column claiming 8 TB (allocation bound)", ["inspect", variant("huge_claim", huge_claim)],
+     ["huge_claim.h5ad", "obs/huge", "more than one read may allocate"])
+
+
+def csc_bad_indptr(f):
+    n_obs, n_var = (int(v) for v in f["X"].attrs["shape"])
+    rng = np.random.default_rng(0)
+    dense = rng.poisson(1.0, size=(n_obs, n_var)).astype(np.float32)
+    cols = [np.nonzero(dense[:, j])[0] for j in range(n_var)]
+    indptr = np.concatenate([[0], np.cumsum([len(c) for c in cols])]).astype(np.int64)
+    indptr[1] = indptr[-1] + 50  # column 0 claims entries past the end
+    del f["X"]
+    g = f.create_group("X")
+    g.attrs["encoding-type"] = "csc_matrix"
+    g.attrs["encoding-version"] = "0.1.0"
+    g.attrs["shape"] = np.array([n_obs, n_var])
+    g["indptr"] = indptr
+    g["indices"] = np.concatenate(cols).astype(np.int32)
+    g["data"] = np.concatenate([dense[c, j] for j, c in enumerate(cols)])
+
+
+case("CSC indptr not monotone", embed(variant("csc_indptr", csc_bad_indptr)), ["csc_indptr.h5ad", "indptr"])
+
+
+def tenx_bad_indptr(path):
+    with h5py.File(path, "w") as f:
+        g = f.create_group("matrix")
+        g["data"] = np.ones(4, dtype=np.int32)
+        g["indices"] = np.arange(4, dtype=np.int64)
+        g["indptr"] = np.array([0, 100, 4], dtype=np.int64)  # cell 0 claims 100 entries of 4
+        g["shape"] = np.array([5, 2], dtype=np.int32)
+        g["barcodes"] = np.array([b"AAAC-1", b"AAAG-1"])
+        fe = g.create_group("features")
+        fe["id"] = np.array([b"E%d" % i for i in range(5)])
+        fe["name"] = np.array([b"G%d" % i for i in range(5)])
+        fe["feature_type"] = np.array([b"Gene Expression"] * 5)
+        fe["genome"] = np.array([b"GRCh38"] * 5)
+    return path
+
+
+case("10x indptr past the end", ["embed", "--model", "geneformer", "--preset", "tiny", "--input",
+                                 tenx_bad_indptr(os.path.join(WORK, "tenx_indptr.h5")), "--out",
+                                 os.path.join(WORK, "e.h5")], ["tenx_indptr.h5", "indptr"])
+
+
+vocab = os.path.join(WORK, "mouse_vocab.tsv")
+open(vocab, "w").write("<pad>\t0\n<mask>\t1\n<cls>\t2\n<eos>\t3\n" + "".join(f"Zfp{i}\t{4 + i}\n" for i in range(20)))
+case("genes with 0 % overlap with the model's vocabulary", embed(GOOD) + ["--vocab", vocab], ["P01.h5ad", "0 % overlap"])
+
 # --- sweep specs ---------------------------------------------------------------------------------------------
 BASE = f"""name: bad
 store: {WORK}/run/store.h5
@@ -175,13 +233,19 @@ protocols: [{{name: pooled, folds: 2, split: cell}}]
 
 def spec_case(name, text, needles):
     path = os.path.join(WORK, name.replace(" ", "_") + ".yaml")
-    open(path, "w").write(text)
+    open(path, "wb" if isinstance(text, bytes) else "w").write(text)
     case(name, ["sweep", path, "--dry-run"], [os.path.basename(path)] + needles)
 
 
 spec_case("unknown top-level YAML key", BASE + "colour: blue\n", ["colour"])
 spec_case("unknown nested key", BASE + "train: {epoch: 3}\n", ["epoch"])
 spec_case("wrong YAML type", BASE.replace("folds: 2", "folds: two"), ["folds"])
+spec_case("non-UTF-8 byte in a spec (Latin-1 editor)", BASE.encode() + b"# caf\xe9 au lait\n",
+          ["not valid UTF-8", "0xE9"])
+groups = os.path.join(WORK, "two_rank_groups.yaml")
+open(groups, "w").write(BASE + "resources: {ranks_per_task: 2}\n")
+case("mpirun with too few ranks for the spec's rank groups", ["sweep", groups], ["two_rank_groups.yaml", "ranks_per_task",
+     "this run has 1"], np_=1)
 spec_case("YAML syntax error", BASE + "models: [{name: logreg\n", [])
 spec_case("unknown model", BASE.replace("name: logreg", "name: scgtp"), ["scgtp"])
 spec_case("unknown strategy", BASE + "strategies: [freeze, unfreeze]\n", ["unfreeze"])
