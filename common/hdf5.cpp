@@ -4,12 +4,12 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <mutex>
 
 #include "common/error.h"
+#include "common/text.h"
 
 namespace sdm::h5 {
 namespace {
@@ -72,16 +72,19 @@ std::uint64_t max_read_bytes() {
   return limit;
 }
 
+hsize_t element_count(hid_t space) {
+  const hssize_t n = H5Sget_simple_extent_npoints(space);
+  return n < 0 ? 0 : static_cast<hsize_t>(n);
+}
+
 std::size_t checked_elements(std::uint64_t n, std::uint64_t element_bytes, const std::string& file,
                              const std::string& object) {
   const std::uint64_t limit = max_read_bytes();
   if (element_bytes != 0 && n > limit / element_bytes) {
-    const double gib = static_cast<double>(n) * static_cast<double>(element_bytes) / (1024.0 * 1024.0 * 1024.0);
-    char size[64];
-    std::snprintf(size, sizeof size, "%.3g GiB", gib);
     throw IoError({file, object, std::to_string(n) + " elements"},
-                  std::string("the file claims ") + size + ", more than one read may allocate (" +
-                      std::to_string(limit >> 20) + " MiB: physical memory, or SDM_MAX_READ_MB) — a corrupt header?");
+                  "the file claims " + human_bytes(static_cast<double>(n) * static_cast<double>(element_bytes)) +
+                      ", more than one read may allocate (" + human_bytes(static_cast<double>(limit)) +
+                      ": physical memory, or SDM_MAX_READ_MB) — a corrupt header?");
   }
   return static_cast<std::size_t>(n);
 }
@@ -198,12 +201,6 @@ DatasetId create_dataset(const Location& loc, const std::string& path, hid_t fil
   auto dcpl = reproducible_dataset_plist();
   return DatasetId(check(H5Dcreate2(loc.id(), path.c_str(), file_type, space.get(), lcpl.get(), dcpl.get(), H5P_DEFAULT),
                          loc.file(), path, "cannot create dataset"));
-}
-
-
-hsize_t element_count(hid_t space) {
-  const hssize_t n = H5Sget_simple_extent_npoints(space);
-  return n < 0 ? 0 : static_cast<hsize_t>(n);
 }
 
 }  // namespace

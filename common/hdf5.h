@@ -69,6 +69,9 @@ hid_t check(hid_t status, const std::string& file, const std::string& object, co
 /// physical memory. A corrupt or hostile header can claim petabytes; the claim is refused before allocating.
 std::uint64_t max_read_bytes();
 
+/// Elements in a dataspace (0 for an invalid one).
+hsize_t element_count(hid_t space);
+
 /// `n` elements of `element_bytes` each, checked (overflow, max_read_bytes()) before anything is allocated;
 /// throws IoError naming the file and object with the claimed size. Returns n.
 std::size_t checked_elements(std::uint64_t n, std::uint64_t element_bytes, const std::string& file,

@@ -202,10 +202,9 @@ std::vector<T> Location::read_field(const std::string& path, const std::string& 
   check_filters(path);
   DatasetId ds(check(H5Dopen2(id(), path.c_str(), H5P_DEFAULT), file(), where, "cannot open dataset"));
   SpaceId space(H5Dget_space(ds.get()));
-  const hssize_t n = H5Sget_simple_extent_npoints(space.get());
   TypeId mtype(H5Tcreate(H5T_COMPOUND, sizeof(T)));
   H5Tinsert(mtype.get(), field.c_str(), 0, native_type<T>());
-  std::vector<T> out(checked_elements(static_cast<std::uint64_t>(std::max<hssize_t>(n, 0)), sizeof(T), file(), where));
+  std::vector<T> out(checked_elements(element_count(space.get()), sizeof(T), file(), where));
   if (!out.empty())
     check(H5Dread(ds.get(), mtype.get(), H5S_ALL, H5S_ALL, H5P_DEFAULT, out.data()), file(), where + "." + field,
           "cannot read compound field");
@@ -221,9 +220,8 @@ std::vector<std::string> Location::read_field_strings(const std::string& path, c
   if (idx < 0) throw IoError({file(), where + "." + field, ""}, "no such compound field");
   TypeId member(H5Tget_member_type(ftype.get(), static_cast<unsigned>(idx)));
   SpaceId space(H5Dget_space(ds.get()));
-  const std::size_t n = checked_elements(
-      static_cast<std::uint64_t>(std::max<hssize_t>(H5Sget_simple_extent_npoints(space.get()), 0)),
-      std::max(H5Tget_size(member.get()), sizeof(std::string)), file(), where + "." + field);
+  const std::size_t n = checked_elements(element_count(space.get()), std::max(H5Tget_size(member.get()), sizeof(std::string)),
+                                         file(), where + "." + field);
   if (H5Tis_variable_str(member.get()) > 0) {
     auto str = utf8_string_type();
     TypeId mtype(H5Tcreate(H5T_COMPOUND, sizeof(char*)));
@@ -257,9 +255,8 @@ std::vector<std::string> Location::attr_strings(const std::string& path, const s
                  "cannot open attribute"));
   TypeId ftype(H5Aget_type(a.get()));
   SpaceId space(H5Aget_space(a.get()));
-  const std::size_t n = checked_elements(
-      static_cast<std::uint64_t>(std::max<hssize_t>(H5Sget_simple_extent_npoints(space.get()), 0)),
-      std::max(H5Tget_size(ftype.get()), sizeof(std::string)), file(), where);
+  const std::size_t n =
+      checked_elements(element_count(space.get()), std::max(H5Tget_size(ftype.get()), sizeof(std::string)), file(), where);
   if (n == 0) return {};  // anndata writes an empty float64 array for "no columns"
   if (H5Tget_class(ftype.get()) != H5T_STRING) throw IoError({file(), where, ""}, "expected a string attribute");
   if (H5Tis_variable_str(ftype.get()) > 0) {
@@ -289,9 +286,7 @@ std::vector<std::int64_t> Location::attr_ints(const std::string& path, const std
   AttrId a(check(H5Aopen_by_name(id(), path.c_str(), name.c_str(), H5P_DEFAULT, H5P_DEFAULT), file(), where,
                  "cannot open attribute"));
   SpaceId space(H5Aget_space(a.get()));
-  const std::size_t n = checked_elements(
-      static_cast<std::uint64_t>(std::max<hssize_t>(H5Sget_simple_extent_npoints(space.get()), 0)),
-      sizeof(std::int64_t), file(), where);
+  const std::size_t n = checked_elements(element_count(space.get()), sizeof(std::int64_t), file(), where);
   std::vector<std::int64_t> out(n);
   if (n) check(H5Aread(a.get(), H5T_NATIVE_INT64, out.data()), file(), where, "cannot read attribute as integers");
   return out;
