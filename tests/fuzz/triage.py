@@ -76,7 +76,8 @@ def classify(binary, path):
     first = next(((fn, mod) for fn, mod, _ in stack if not SKIP.search(fn + " " + mod)), ("", ""))
     hdf5_fn = next((fn for fn, mod, _ in stack if "libhdf5" in mod and fn), "")
     if "libhdf5" in first[1]:
-        return "upstream", kind, hdf5_fn or "(unnamed libhdf5 frame)", text
+        # a timeout interrupts the loop wherever it happens to be, so one loop shows many function names
+        return "upstream", kind, "libhdf5" if kind == "timeout" else hdf5_fn or "(unnamed libhdf5 frame)", text
     return "ours", kind, first[0] or first[1], text
 
 
