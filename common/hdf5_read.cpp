@@ -5,6 +5,7 @@
 
 #include "common/error.h"
 #include "common/hdf5.h"
+#include "common/hdf5_direct.h"
 
 namespace sdm::h5 {
 namespace {
@@ -86,6 +87,9 @@ void Location::read_range_into(const std::string& path, hsize_t start, hsize_t c
     throw IoError({file(), where, ""}, "range [" + std::to_string(start) + ", " + std::to_string(start + count) +
                                            ") outside the dataset's " + std::to_string(n) + " elements (truncated or inconsistent file?)");
   if (count == 0) return;
+  if (const FileId owner(H5Iget_file_id(ds.get()));
+      owner.get() >= 0 && read_range_direct(owner.get(), ds.get(), native_type<T>(), sizeof(T), start, count, out, file(), where))
+    return;
   H5Sselect_hyperslab(fspace.get(), H5S_SELECT_SET, &start, nullptr, &count, nullptr);
   SpaceId mspace(H5Screate_simple(1, &count, nullptr));
   check(H5Dread(ds.get(), native_type<T>(), mspace.get(), fspace.get(), H5P_DEFAULT, out), file(), where, "cannot read");

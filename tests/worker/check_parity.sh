@@ -63,3 +63,7 @@ esac
 "$sdm" embed --model "$model" --preset tiny --config "$dir/config.json" --weights "$file" \
   --tokenized "$dir/tokens.h5" --out "$dir/out.h5" --states --batch-size 2 --threads 1
 $ref compare "$dir" "$dir/out.h5" --states
+# without --states a model may take its embedding-only path (scGPT and UCE run the last layer at <cls> only)
+"$sdm" embed --model "$model" --preset tiny --config "$dir/config.json" --weights "$file" \
+  --tokenized "$dir/tokens.h5" --out "$dir/out_cells.h5" --batch-size 2 --threads 1
+$ref compare "$dir" "$dir/out_cells.h5"

@@ -13,6 +13,7 @@
 #include "jobs/models.h"
 #include "worker/finetune.h"
 #include "worker/models/encoder.h"
+#include "worker/models/transformer.h"
 
 namespace sdm::worker {
 namespace {
@@ -546,6 +547,44 @@ TEST(NewEncoders, BatchingDoesNotChangeACell) {
       EXPECT_TRUE(torch::allclose(alone, together[static_cast<std::int64_t>(r)], 1e-4, 1e-5)) << model << " cell " << r;
     }
   }
+}
+
+TEST(Transformer, FirstPositionOnlyEqualsTheFullLayer) {
+  // the <cls>-only last layer (scGPT, UCE embeddings) against the whole layer at position 0, for right padding
+  // (a full, a short and an empty cell), an additive bias mask, relu and gelu
+  torch::manual_seed(7);
+  const std::int64_t d = 16, B = 3, L = 7;
+  PostLnLayer layer;
+  layer.heads = 4;
+  const auto randn = [](std::vector<std::int64_t> shape) { return torch::randn(shape) * 0.3; };
+  layer.in_w = randn({3 * d, d}), layer.in_b = randn({3 * d});
+  layer.out_w = randn({d, d}), layer.out_b = randn({d});
+  layer.ff1_w = randn({2 * d, d}), layer.ff1_b = randn({2 * d});
+  layer.ff2_w = randn({d, 2 * d}), layer.ff2_b = randn({d});
+  layer.ln1_w = 1 + randn({d}), layer.ln1_b = randn({d}), layer.ln2_w = 1 + randn({d}), layer.ln2_b = randn({d});
+  const auto x = torch::randn({B, L, d});
+  KeyMask padded;
+  padded.lengths = {L, 3, 0};
+  KeyMask biased;
+  biased.lengths = {L, L, L};
+  biased.bias = torch::zeros({B, L});
+  biased.bias.index_put_({1, torch::indexing::Slice(4, L)}, -std::numeric_limits<float>::infinity());
+  biased.bias[2] = torch::linspace(0, 1, L);
+  for (const bool gelu : {false, true}) {
+    layer.gelu = gelu;
+    for (const auto* mask : {&padded, &biased}) {
+      ASSERT_TRUE(first_position_suffices(x, layer));
+      const auto full = post_ln_forward(x, layer, *mask).select(1, 0);
+      const auto first = post_ln_forward_first(x, layer, *mask);
+      for (std::int64_t b = 0; b < B; ++b) {
+        if (mask == &padded && b == 2) continue;  // no tokens: position 0 carries no meaning on either path
+        EXPECT_TRUE(torch::allclose(first[b], full[b], 1e-5, 1e-6)) << "cell " << b << " gelu " << gelu;
+      }
+    }
+  }
+  LoraAdapter adapter{torch::zeros({2, d}), torch::zeros({3 * d, 2})};
+  layer.lora.emplace_back(Projection::kInProj, &adapter);
+  EXPECT_FALSE(first_position_suffices(x, layer)) << "unmerged adapters need the full layer";
 }
 
 }  // namespace

@@ -10,6 +10,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 ROUNDS=${1:-5} MODEL=${2:-scgpt} PRESET=${3:-tiny} BATCH=${4:-64} STEPS=${5:-8} LENGTH=${6:-256}
 PARTS=${PARTS:-a b}
 BIN=${BIN:-build/tools/bench/bench_data_parallel}
+source tools/mpi_env.sh
 MPIRUN=(mpirun --oversubscribe --allow-run-as-root --bind-to none -x OPENBLAS_NUM_THREADS=1 -x OMP_NUM_THREADS=1)
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 if [[ " $PARTS " == *" a "* ]]; then

@@ -48,4 +48,7 @@ print(f"{size:<16} {S:>5} {cells:>5} {batch:>4} | {min(py):9.2f} / {mp:9.2f} | {
 print(f"FIGURE embed_{size} {mc:.4g} cells/s {mp:.4g} higher >=1.3 median of {len(cc)} rounds, S={S} B={batch} "
       f"threads={threads}; min sdm {min(cc):.4g} / python {min(py):.4g}")
 PY
+  # the ceiling any port reaches on this BLAS with these FLOPs (tools/bench/gemm_bound.py)
+  read -r mp mc < <(/usr/bin/python3 -c 'import statistics, sys; print(*(statistics.median(map(float, a.split())) for a in sys.argv[1:]))' "${py[*]}" "${cc[*]}")
+  /usr/bin/python3 tools/bench/gemm_bound.py "$size" --threads "$THREADS" --python-cells-per-s "$mp" --sdm-cells-per-s "$mc"
 done

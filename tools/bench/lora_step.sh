@@ -17,6 +17,7 @@ WORK=${WORK:-/tmp/sdm-bench-lora}
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 if grep -q avx512f /proc/cpuinfo; then export OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-SkylakeX}; fi
 export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-PASSIVE}
+source tools/mpi_env.sh
 MPIRUN=(mpirun --allow-run-as-root --bind-to none -x OPENBLAS_NUM_THREADS -x OMP_NUM_THREADS -x OMP_WAIT_POLICY)
 [ -n "${OPENBLAS_CORETYPE:-}" ] && MPIRUN+=(-x OPENBLAS_CORETYPE)
 echo "# scgpt/$PRESET batch=$BATCH length=$LENGTH steps=$STEPS rounds=$ROUNDS threads=1 OPENBLAS_CORETYPE=${OPENBLAS_CORETYPE:-} OMP_WAIT_POLICY=$OMP_WAIT_POLICY"

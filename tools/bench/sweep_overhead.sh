@@ -9,7 +9,7 @@ cd "$(dirname "${BASH_SOURCE[0]}")/../.."
 N=${1:-10000}
 WORK=${2:-/tmp/sdm-bench-sweep}
 SDM=${SDM:-build/sdm}
-export OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1 OMPI_MCA_rmaps_base_oversubscribe=1
+source tools/mpi_env.sh
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
 rm -rf "$WORK" && mkdir -p "$WORK"
 "$SDM" synth --out "$WORK/data" --scale 0.005 --genes 100 >/dev/null

@@ -15,6 +15,7 @@ WORK=${6:-/tmp/sdm-bench-scaling}
 SDM=${SDM:-build/sdm}
 CORES=$(getconf _NPROCESSORS_ONLN)  # before OMP_NUM_THREADS is set: GNU nproc honours it
 export OPENBLAS_NUM_THREADS=1 OMP_NUM_THREADS=1
+source tools/mpi_env.sh
 MPIRUN=(mpirun --oversubscribe --allow-run-as-root --bind-to none -x OPENBLAS_NUM_THREADS=1 -x OMP_NUM_THREADS=1)
 rm -rf "$WORK" && mkdir -p "$WORK"
 # shellcheck disable=SC2086
@@ -71,7 +72,9 @@ for w, t, r in zip(workers, times, rates):
     reff = r / (w * r1)
     print(f"{w:>7} {w + 1:>5} {t:8.2f} {cells / t:8.2f} {t1 / t:7.2f}x {eff:10.2f} | {r:8.2f} {reff:5.2f}{label}")
     goal = ">=0.9" if w == 2 else "-"
-    note = (f"T{w}={t:.2f}s" + (f" T1={t1:.2f}s" if w > 1 else "") + f" cells={cells} ranks={w + 1} cores={cores}"
+    fixed = t - cells / r  # mpirun's launch, loading the binary, planning, consolidation, shutdown
+    print(f"{'':>7} {'':>5} fixed part (wall minus the cells' own time) {fixed:.2f} s")
+    note = (f"T{w}={t:.2f}s" + (f" T1={t1:.2f}s" if w > 1 else "") + f" fixed {fixed:.2f}s cells={cells} ranks={w + 1} cores={cores}"
             + (" oversubscribed" if over else ""))
     if w > 1:
         tag = f"{w}w{'_oversubscribed' if over else ''}"

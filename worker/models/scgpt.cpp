@@ -101,9 +101,18 @@ class ScGpt final : public Encoder {
     v = torch::layer_norm(v, {d_}, params_.at("value_encoder.norm.weight"), params_.at("value_encoder.norm.bias"), 1e-5);
     x = x + v;
     const auto mask = KeyMask::from_keep(keep);
-    for (std::int64_t i = 0; i < layers_; ++i) x = post_ln_forward(x, layer(i), mask);
+    // with <cls> pooling and no token states wanted, the last layer is needed at position 0 only
+    const bool cls_only = emb_style_ == "cls" && !want_states && layers_ > 0;
+    for (std::int64_t i = 0; i < layers_ - (cls_only ? 1 : 0); ++i) x = post_ln_forward(x, layer(i), mask);
     EncoderOutput out;
-    auto cell = emb_style_ == "cls" ? x.select(1, 0) : x.mean(1);
+    torch::Tensor cell;
+    if (cls_only) {
+      const auto last = layer(layers_ - 1);
+      cell = first_position_suffices(x, last) ? post_ln_forward_first(x, last, mask)
+                                              : post_ln_forward(x, last, mask).select(1, 0);
+    } else {
+      cell = emb_style_ == "cls" ? x.select(1, 0) : x.mean(1);
+    }
     out.cell_embedding = cell / cell.norm(2, {1}, true);
     if (want_states) out.token_states = x;
     return out;

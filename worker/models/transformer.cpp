@@ -126,6 +126,38 @@ torch::Tensor post_ln_forward(const torch::Tensor& x, const PostLnLayer& layer, 
   return torch::layer_norm(out, {d}, layer.ln2_w, layer.ln2_b, layer.eps);
 }
 
+bool first_position_suffices(const torch::Tensor& x, const PostLnLayer& layer) {
+  return layer.lora.empty() && !x.requires_grad() && !layer.in_w.requires_grad() && !layer.ff1_w.requires_grad();
+}
+
+torch::Tensor post_ln_forward_first(const torch::Tensor& x, const PostLnLayer& layer, const KeyMask& mask) {
+  const auto B = x.size(0), L = x.size(1), d = x.size(2), heads = layer.heads, dh = d / heads;
+  const auto rows = [&](const torch::Tensor& t, std::int64_t from, std::int64_t n) {
+    return t.defined() ? t.narrow(0, from, n) : t;
+  };
+  const auto kv = torch::linear(x, layer.in_w.narrow(0, d, 2 * d), rows(layer.in_b, d, 2 * d));  // [B, L, 2d]
+  const auto x0 = x.select(1, 0);                                                                  // [B, d]
+  const auto q = torch::linear(x0, layer.in_w.narrow(0, 0, d), rows(layer.in_b, 0, d)) *
+                 (1.0 / std::sqrt(static_cast<double>(dh)));
+  auto ctx = torch::zeros({B, d}, x.options());  // a cell without tokens keeps a zero context, as in attention()
+  for (std::int64_t b = 0; b < B; ++b) {
+    const auto n = mask.right_padded() ? std::min<std::int64_t>(mask.lengths[static_cast<std::size_t>(b)], L) : L;
+    if (n <= 0) continue;
+    const auto keys = kv[b].narrow(0, 0, n).view({n, 2, heads, dh}).permute({1, 2, 0, 3});  // [2, h, n, dh]
+    auto scores = torch::bmm(q[b].view({heads, 1, dh}), keys[0].transpose(1, 2));           // [h, 1, n]
+    if (!mask.right_padded()) scores.add_(mask.bias[b].view({1, 1, L}));
+    ctx[b].copy_(torch::bmm(torch::softmax(scores, -1), keys[1]).view({d}));
+  }
+  auto h = torch::linear(ctx, layer.out_w, layer.out_b);
+  h.add_(x0);
+  h = torch::layer_norm(h, {d}, layer.ln1_w, layer.ln1_b, layer.eps);
+  auto f = torch::linear(h, layer.ff1_w, layer.ff1_b);
+  f = layer.gelu ? torch::gelu(f) : f.relu_();
+  auto out = torch::linear(f, layer.ff2_w, layer.ff2_b);
+  out.add_(h);
+  return torch::layer_norm(out, {d}, layer.ln2_w, layer.ln2_b, layer.eps);
+}
+
 torch::Tensor masked_mean(const torch::Tensor& states, const torch::Tensor& weights) {
   const auto w = weights.to(states.dtype());
   const auto sum = torch::bmm(w.unsqueeze(1), states).squeeze(1);  // [B, d]

@@ -58,6 +58,16 @@ torch::Tensor adapted_linear(const torch::Tensor& x, const torch::Tensor& w, con
 /// positions are not computed from attention (their context is zero) and carry no meaning.
 torch::Tensor post_ln_forward(const torch::Tensor& x, const PostLnLayer& layer, const KeyMask& mask);
 
+/// The same layer's output at position 0 only ([B, d]), for models whose cell embedding is the last layer's
+/// <cls> output: keys and values still come from every token, but the query, attention, output projection and
+/// feed-forward run for one position, which saves ~4/5 of the last layer's work. Exact (the same values as
+/// post_ln_forward(...).select(1, 0)); for inference only: see first_position_suffices.
+torch::Tensor post_ln_forward_first(const torch::Tensor& x, const PostLnLayer& layer, const KeyMask& mask);
+
+/// Whether post_ln_forward_first may stand in for the layer: no adapters (unmerged LoRA) and nothing that needs
+/// gradients.
+bool first_position_suffices(const torch::Tensor& x, const PostLnLayer& layer);
+
 /// Per cell, the mean of `states` [B, L, d] weighted by `weights` [B, L] (1 = include); a cell with no weight
 /// gets zeros.
 torch::Tensor masked_mean(const torch::Tensor& states, const torch::Tensor& weights);

@@ -213,8 +213,17 @@ class Uce final : public Encoder {
     } else {
       mask = KeyMask::from_keep(real > 0.5);
     }
-    for (std::int64_t i = 0; i < layers_; ++i) h = post_ln_forward(h, layer(i), mask);
-    auto dec = h.select(1, 0);
+    // the decoder reads the last layer's position 0 only: without token states, that is all it computes
+    const bool first_only = !want_states && layers_ > 0;
+    for (std::int64_t i = 0; i < layers_ - (first_only ? 1 : 0); ++i) h = post_ln_forward(h, layer(i), mask);
+    torch::Tensor dec;
+    if (!first_only) {
+      dec = h.select(1, 0);
+    } else {
+      const auto last = layer(layers_ - 1);
+      dec = first_position_suffices(h, last) ? post_ln_forward_first(h, last, mask)
+                                             : post_ln_forward(h, last, mask).select(1, 0);
+    }
     for (int b = 0; b < 3; ++b) {
       const auto p = "decoder." + std::to_string(b) + ".";
       dec = torch::linear(dec, params_.at(p + "0.weight"), params_.at(p + "0.bias"));
