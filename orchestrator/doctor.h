@@ -31,6 +31,12 @@ CheckResult check_allreduce(MPI_Comm comm, std::size_t bytes, int iterations);
 /// Collective write of one row per rank into a new file under `scratch`, then a read-back of every row.
 CheckResult check_parallel_hdf5(MPI_Comm comm, const std::string& scratch);
 
+/// Whether PMIx may stall each mpirun start on munge: a munge socket that refuses connections (munge installed,
+/// munged not running). A rank cannot tell whether its launcher skipped munge (PMIx hands its ranks the security
+/// it settled on, e.g. PMIX_MCA_psec=native after munge failed), so the detail says how to avoid the stall.
+/// Always passes; `warning` in the figures.
+CheckResult check_launch_security(const std::string& munge_socket = "/run/munge/munge.socket.2");
+
 /// Runs everything, prints on rank 0, and returns 0 on every rank iff all checks pass.
 int run_doctor(const DoctorOptions& options, MPI_Comm comm);
 

@@ -30,7 +30,7 @@ def main() -> int:
     expect(len({(r["host"], r["local_rank"]) for r in report["ranks"]}) == np, "local ranks are distinct per host")
     expect(all(r["blas_library"] != "not loaded" for r in report["ranks"]), "BLAS is detected")
     expect(all(r["torch_threads"] >= 1 for r in report["ranks"]), "torch threads reported")
-    for name in ("mpi-thread-level", "mpi-allreduce-1MiB", "mpi-allreduce-64MiB", "hdf5-parallel-io"):
+    for name in ("mpi-thread-level", "mpi-allreduce-1MiB", "mpi-allreduce-64MiB", "hdf5-parallel-io", "mpi-launch"):
         expect(name in checks, f"check {name} present")
     if expect_fail:
         expect(proc.returncode != 0, f"exit code {proc.returncode} should be non-zero")
