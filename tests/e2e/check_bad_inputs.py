@@ -16,9 +16,9 @@ import sys
 import h5py
 import numpy as np
 
+from e2e_common import ENV, command
+
 SDM, MPIEXEC, WORK = sys.argv[1:4]
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-           OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
 CRASH = ("terminate called", "Segmentation fault", "core dumped", "Aborted", "AddressSanitizer", "std::bad_alloc")
 shutil.rmtree(WORK, ignore_errors=True)
 os.makedirs(WORK)
@@ -26,7 +26,7 @@ failures, passed = [], 0
 
 
 def sdm(args, np_=None, timeout=120):
-    cmd = ([MPIEXEC, "-np", str(np_), "--oversubscribe", "--allow-run-as-root"] if np_ else []) + [SDM] + args
+    cmd = command(SDM, MPIEXEC, args, np_)
     try:
         return subprocess.run(cmd, env=ENV, capture_output=True, text=True, errors="replace", timeout=timeout)
     except subprocess.TimeoutExpired:

@@ -24,25 +24,11 @@ import h5py
 import numpy as np
 import yaml
 
+from e2e_common import ENV, T0, expect, make_run
+
 SDM, MPIEXEC, WORK = sys.argv[1:4]
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-           OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
 SKIP = 77
-T0 = time.time()
-
-
-def run(args, np_=None, check=True, env=None, timeout=300):
-    cmd = ([MPIEXEC, "-np", str(np_), "--oversubscribe", "--allow-run-as-root"] if np_ else []) + [SDM] + args
-    p = subprocess.run(cmd, env=env or ENV, capture_output=True, text=True, timeout=timeout)
-    if check and p.returncode != 0:
-        sys.exit(f"FAILED ({p.returncode}): {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
-    return p
-
-
-def expect(cond, what):
-    if not cond:
-        sys.exit("FAILED: " + what)
-    print(f"ok ({time.time() - T0:.1f} s):", what)
+run = make_run(SDM, MPIEXEC, timeout=300)
 
 
 def text(col):

@@ -16,23 +16,10 @@ import time
 import h5py
 import numpy as np
 
+from e2e_common import ENV, expect, make_run
+
 SDM, MPIEXEC, WORK, CASE = sys.argv[1:5]
-ENV = dict(os.environ, OMPI_ALLOW_RUN_AS_ROOT="1", OMPI_ALLOW_RUN_AS_ROOT_CONFIRM="1",
-           OMPI_MCA_rmaps_base_oversubscribe="1", OPENBLAS_NUM_THREADS="1", OMP_NUM_THREADS="1")
-
-
-def run(args, np_=None, check=True, timeout=600):
-    cmd = ([MPIEXEC, "-np", str(np_), "--oversubscribe", "--allow-run-as-root"] if np_ else []) + [SDM] + args
-    p = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=timeout)
-    if check and p.returncode != 0:
-        sys.exit(f"FAILED ({p.returncode}): {' '.join(cmd)}\n{p.stdout}\n{p.stderr}")
-    return p
-
-
-def expect(cond, what):
-    if not cond:
-        sys.exit("FAILED: " + what)
-    print("ok:", what)
+run = make_run(SDM, MPIEXEC, timeout=600)
 
 
 def synth(out, signal_=1.0, scale=0.01, seed=0, extra=()):
