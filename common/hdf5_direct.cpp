@@ -1,5 +1,6 @@
 #include "common/hdf5_direct.h"
 
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -15,6 +16,7 @@
 
 #include "common/error.h"
 #include "common/hdf5.h"
+#include "common/hdf5_chunk_index.h"
 
 namespace sdm::h5 {
 namespace {
@@ -24,11 +26,22 @@ struct Extent {
   std::uint64_t file_offset = 0, dest_offset = 0, length = 0;
 };
 
-/// HDF5 1.10 finds a chunk's address by walking the chunk index from its start (H5Dget_chunk_info_by_coord
-/// is linear in the chunk's position; H5Dchunk_iter arrived in 1.12.3), so looking up n chunks costs O(n^2):
-/// ~15 us a chunk at 4,096 chunks (0.06 s for a 560 MB dataset written by anndata). Beyond this many chunks the
-/// lookups would cost more than the parallel read saves, and HDF5 reads the range itself.
+/// Where the chunk index cannot be read directly (common/hdf5_chunk_index.h), HDF5 1.10 finds a chunk's address
+/// by walking the index from its start (H5Dget_chunk_info_by_coord is linear in the chunk's position;
+/// H5Dchunk_iter arrived in 1.12.3), so looking up n chunks costs O(n^2): ~15 us a chunk at 4,096 chunks.
+/// Beyond this many chunks the lookups would cost more than the parallel read saves, and HDF5 reads the range.
 constexpr hsize_t kMaxChunkLookups = 4096;
+
+/// Elements compared with HDF5's own read after a direct read, evenly spaced over the range (each costs HDF5
+/// one chunk read: ~1 ms in all).
+constexpr hsize_t kSpotChecks = 16;
+
+/// MADV_POPULATE_WRITE (Linux 5.14); glibc 2.36's headers may predate it.
+#ifdef MADV_POPULATE_WRITE
+constexpr int kPopulateWrite = MADV_POPULATE_WRITE;
+#else
+constexpr int kPopulateWrite = 23;
+#endif
 
 /// Work items for the threads: big enough to keep syscalls rare, small enough to balance two to four threads.
 constexpr std::uint64_t kItemBytes = std::uint64_t{32} << 20;
@@ -45,8 +58,21 @@ int sec2_descriptor(hid_t file_id) {
   return *static_cast<int*>(handle);
 }
 
+/// HDF5's own address of the chunk starting at element `first`, or HADDR_UNDEF.
+haddr_t hdf5_chunk_address(hid_t ds, hsize_t first, hsize_t* size) {
+  unsigned filter_mask = 0;
+  haddr_t addr = HADDR_UNDEF;
+  hsize_t coord = first;
+  if (H5Dget_chunk_info_by_coord(ds, &coord, &filter_mask, &addr, size) < 0) {
+    H5Eclear2(H5E_DEFAULT);
+    return HADDR_UNDEF;
+  }
+  return addr;
+}
+
 /// Where elements [start, start + count) lie in the file, or nothing when some of them are not plainly stored.
-std::vector<Extent> plan_extents(hid_t ds, std::size_t element_bytes, hsize_t start, hsize_t count) {
+std::vector<Extent> plan_extents(hid_t file_id, hid_t ds, int fd, std::uint64_t file_size, std::size_t element_bytes,
+                                 hsize_t start, hsize_t count) {
   PlistId dcpl(H5Dget_create_plist(ds));
   if (dcpl.get() < 0 || H5Pget_nfilters(dcpl.get()) != 0 || H5Pget_external_count(dcpl.get()) != 0) return {};
   std::vector<Extent> extents;
@@ -69,19 +95,33 @@ std::vector<Extent> plan_extents(hid_t ds, std::size_t element_bytes, hsize_t st
     case H5D_CHUNKED: {
       hsize_t chunk = 0;
       if (H5Pget_chunk(dcpl.get(), 1, &chunk) != 1 || chunk == 0) return {};
-      if ((start + count - 1) / chunk - start / chunk + 1 > kMaxChunkLookups) return {};
-      for (hsize_t first = start / chunk * chunk; first < start + count; first += chunk) {
-        unsigned filter_mask = 0;
-        haddr_t addr = HADDR_UNDEF;
-        hsize_t size = 0;
-        hsize_t coord = first;
-        if (H5Dget_chunk_info_by_coord(ds, &coord, &filter_mask, &addr, &size) < 0 || addr == HADDR_UNDEF ||
-            size != chunk * element_bytes) {
-          H5Eclear2(H5E_DEFAULT);
-          return {};  // an unallocated chunk (fill values) or one of another size: HDF5 knows what to do
-        }
+      const auto place = [&](hsize_t first, haddr_t addr) {
         const hsize_t lo = std::max(first, start), hi = std::min(first + chunk, start + count);
         add(addr + (lo - first) * element_bytes, lo, hi - lo);
+      };
+      const hsize_t begin = start / chunk * chunk, chunk_bytes = chunk * element_bytes;
+      if (const auto index = read_v1_chunk_index(fd, file_size, file_id, ds, chunk, element_bytes)) {
+        if (index->empty()) return {};
+        // the parse must agree with HDF5 on the dataset's first chunk (one cheap lookup)
+        hsize_t size = 0;
+        if (hdf5_chunk_address(ds, index->front().first_element, &size) != index->front().address ||
+            size != index->front().bytes)
+          return {};
+        auto it = std::lower_bound(index->begin(), index->end(), begin,
+                                   [](const ChunkLocation& c, hsize_t first) { return c.first_element < first; });
+        for (hsize_t first = begin; first < start + count; first += chunk, ++it) {
+          if (it == index->end() || it->first_element != first || it->bytes != chunk_bytes || it->filter_mask != 0)
+            return {};  // an unallocated chunk (fill values) or one stored otherwise: HDF5 knows what to do
+          place(first, it->address);
+        }
+        return extents;
+      }
+      if ((start + count - 1) / chunk - start / chunk + 1 > kMaxChunkLookups) return {};
+      for (hsize_t first = begin; first < start + count; first += chunk) {
+        hsize_t size = 0;
+        const haddr_t addr = hdf5_chunk_address(ds, first, &size);
+        if (addr == HADDR_UNDEF || size != chunk_bytes) return {};
+        place(first, addr);
       }
       return extents;
     }
@@ -102,6 +142,13 @@ std::vector<Extent> split_items(const std::vector<Extent>& extents) {
 }
 
 void pread_fully(int fd, const Extent& item, char* out, const std::string& file, const std::string& where) {
+  // Fault the destination in with one call before copying into it: the kernel then maps the pages in a batch
+  // instead of taking one trap per 4 KiB page inside the copy (measured: ~20 % less kernel time on a 1 GB
+  // read). Advisory: kernels before 5.14 refuse it and the copy faults the pages in as before.
+  const auto page = static_cast<std::uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto lo = (reinterpret_cast<std::uintptr_t>(out + item.dest_offset) + page - 1) / page * page;
+  const auto hi = reinterpret_cast<std::uintptr_t>(out + item.dest_offset + item.length) / page * page;
+  if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, kPopulateWrite);
   std::uint64_t done = 0;
   while (done < item.length) {
     const ssize_t got = ::pread(fd, out + item.dest_offset + done, item.length - done,
@@ -153,17 +200,25 @@ bool same_as_hdf5(hid_t ds, hid_t mem_type, std::size_t element_bytes, hsize_t s
 
 }  // namespace
 
+namespace {
+std::atomic<unsigned> chosen_read_threads{0};
+}  // namespace
+
+void set_read_threads(unsigned threads) { chosen_read_threads = threads; }
+
 unsigned default_read_threads() {
-  static const unsigned threads = [] {
+  static const unsigned from_env = [] {
     if (const char* env = std::getenv("SDM_READ_THREADS"); env && *env) {
       char* end = nullptr;
       const unsigned long v = std::strtoul(env, &end, 10);
       if (end && *end == '\0' && v > 0 && v <= 256) return static_cast<unsigned>(v);
       throw ConfigError({"<env>", "SDM_READ_THREADS", env}, "expected a whole number from 1 to 256");
     }
-    return std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
+    return 0u;
   }();
-  return threads;
+  if (from_env) return from_env;
+  if (const unsigned chosen = chosen_read_threads) return chosen;
+  return std::clamp(std::thread::hardware_concurrency(), 1u, 4u);
 }
 
 bool read_range_direct(hid_t file_id, hid_t ds, hid_t mem_type, std::size_t element_bytes, hsize_t start,
@@ -178,10 +233,10 @@ bool read_range_direct(hid_t file_id, hid_t ds, hid_t mem_type, std::size_t elem
   const int fd = sec2_descriptor(file_id);
   H5Eclear2(H5E_DEFAULT);
   if (fd < 0) return false;
-  const auto extents = plan_extents(ds, element_bytes, start, count);
-  if (extents.empty()) return false;
   struct stat st {};
   if (::fstat(fd, &st) != 0) return false;
+  const auto extents = plan_extents(file_id, ds, fd, static_cast<std::uint64_t>(st.st_size), element_bytes, start, count);
+  if (extents.empty()) return false;
   for (const auto& e : extents) {
     // a truncated file: let HDF5 report it in its words
     if (e.file_offset > static_cast<std::uint64_t>(st.st_size) || e.length > static_cast<std::uint64_t>(st.st_size) - e.file_offset)
@@ -190,8 +245,10 @@ bool read_range_direct(hid_t file_id, hid_t ds, hid_t mem_type, std::size_t elem
   auto* bytes = static_cast<char*>(out);
   read_items(fd, split_items(extents), bytes, options.threads ? options.threads : default_read_threads(), file,
              where);
-  // the offsets came from HDF5's index; check them against HDF5's own reading at both ends and the middle
-  for (const hsize_t i : {start, start + count / 2, start + count - 1}) {
+  // check the offsets against HDF5's own reading at both ends and evenly in between
+  const hsize_t checks = std::min<hsize_t>(kSpotChecks, count);
+  for (hsize_t k = 0; k < checks; ++k) {
+    const hsize_t i = checks == 1 ? start : start + (count - 1) * k / (checks - 1);
     if (!same_as_hdf5(ds, mem_type, element_bytes, start, i, bytes)) return false;
   }
   return true;

@@ -28,7 +28,9 @@ bool read_range_direct(hid_t file_id, hid_t ds, hid_t mem_type, std::size_t elem
                        const DirectReadOptions& options = {});
 
 /// The threads a direct read uses by default: SDM_READ_THREADS when set (1 turns parallel reading off), else
+/// what set_read_threads said (a worker rank: its --threads, so reading stays within the rank's cores), else
 /// min(4, hardware threads).
 unsigned default_read_threads();
+void set_read_threads(unsigned threads);
 
 }  // namespace sdm::h5

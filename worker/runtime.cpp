@@ -11,6 +11,7 @@
 #include <limits>
 
 #include "cluster/environment.h"
+#include "common/hdf5_direct.h"
 #include "cluster/mpi_collective.h"
 #include "common/error.h"
 #ifdef SDM_HAVE_NCCL
@@ -60,6 +61,7 @@ void set_torch_threads(int n) {
   // every rank's pool would spin on the same cores. Match it to ours.
   using SetThreadsFn = void (*)(int);
   if (auto set = reinterpret_cast<SetThreadsFn>(dlsym(RTLD_DEFAULT, "openblas_set_num_threads"))) set(n);
+  h5::set_read_threads(static_cast<unsigned>(n));  // large .h5ad reads stay within the rank's cores too
 }
 
 BlasInfo blas_info() {
