@@ -21,20 +21,9 @@ constexpr std::size_t kMaxHeaderBlocks = 64;
 constexpr std::uint64_t kMaxHeaderBlockBytes = std::uint64_t{1} << 20;
 constexpr int kMaxTreeLevel = 64;
 constexpr std::uint64_t kUndefinedAddress = ~std::uint64_t{0};
-
-/// `n` bytes at `offset`, or nothing when they are not all inside the file or cannot be read.
-std::optional<Bytes> read_at(int fd, std::uint64_t file_size, std::uint64_t offset, std::uint64_t n) {
-  if (offset > file_size || n > file_size - offset) return std::nullopt;
-  Bytes buf(n);
-  std::uint64_t done = 0;
-  while (done < n) {
-    const ssize_t got = ::pread(fd, buf.data() + done, n - done, static_cast<off_t>(offset + done));
-    if (got < 0 && errno == EINTR) continue;
-    if (got <= 0) return std::nullopt;
-    done += static_cast<std::uint64_t>(got);
-  }
-  return buf;
-}
+/// Work bounds whatever the file claims: 4 Mi chunks (~100 MB of locations; a dataset with more falls back to
+/// HDF5, as it would anyway beyond the lookup cap) and as many nodes and queued children.
+constexpr std::uint64_t kMaxChunks = std::uint64_t{1} << 22;
 
 std::uint64_t le(const unsigned char* p, int bytes) {
   std::uint64_t v = 0;
@@ -55,16 +44,17 @@ std::optional<std::uint64_t> chunked_layout_btree(const unsigned char* data, std
 }
 
 /// The B-tree address from the dataset's version-1 object header at `header`.
-std::optional<std::uint64_t> find_btree(int fd, std::uint64_t file_size, std::uint64_t header,
+std::optional<std::uint64_t> find_btree(const ReadBytes& read_at, std::uint64_t header,
                                         std::uint64_t chunk_elements, std::uint64_t element_bytes) {
   // version 1 prefix: version, reserved, message count (2), reference count (4), header size (4), padding (4)
-  const auto prefix = read_at(fd, file_size, header, 16);
+  if (header > kUndefinedAddress - 16) return std::nullopt;
+  const auto prefix = read_at(header, 16);
   if (!prefix || (*prefix)[0] != 1) return std::nullopt;  // version-2 headers start with "OHDR"
   std::vector<std::pair<std::uint64_t, std::uint64_t>> blocks{{header + 16, le(prefix->data() + 8, 4)}};
   for (std::size_t b = 0; b < blocks.size() && b < kMaxHeaderBlocks; ++b) {
     const auto [offset, size] = blocks[b];
     if (size > kMaxHeaderBlockBytes) return std::nullopt;
-    const auto block = read_at(fd, file_size, offset, size);
+    const auto block = read_at(offset, size);
     if (!block) return std::nullopt;
     // messages: type (2), data size (2), flags (1), reserved (3), data
     for (std::uint64_t pos = 0; pos + 8 <= size;) {
@@ -85,22 +75,11 @@ std::optional<std::uint64_t> find_btree(int fd, std::uint64_t file_size, std::ui
 
 }  // namespace
 
-std::optional<std::vector<ChunkLocation>> read_v1_chunk_index(int fd, std::uint64_t file_size, hid_t file_id,
-                                                              hid_t ds, std::uint64_t chunk_elements,
-                                                              std::uint64_t element_bytes) {
-  if (chunk_elements == 0 || element_bytes == 0) return std::nullopt;
-  PlistId fcpl(H5Fget_create_plist(file_id));
-  std::size_t address_bytes = 0, length_bytes = 0;
-  if (fcpl.get() < 0 || H5Pget_sizes(fcpl.get(), &address_bytes, &length_bytes) < 0 || address_bytes != 8 ||
-      length_bytes != 8)
-    return std::nullopt;
-  H5O_info_t info{};
-  if (H5Oget_info2(ds, &info, H5O_INFO_BASIC) < 0) return std::nullopt;
-  SpaceId space(H5Dget_space(ds));
-  const hsize_t elements = element_count(space.get());
-  const std::uint64_t max_chunks = elements / chunk_elements + 1;
-
-  const auto root = find_btree(fd, file_size, info.addr, chunk_elements, element_bytes);
+std::optional<std::vector<ChunkLocation>> walk_v1_chunk_index(const ReadBytes& read_at, const ChunkIndexQuery& query) {
+  const auto chunk_elements = query.chunk_elements, elements = query.elements;
+  if (chunk_elements == 0 || query.element_bytes == 0) return std::nullopt;
+  const std::uint64_t max_chunks = std::min(elements / chunk_elements + 1, kMaxChunks);
+  const auto root = find_btree(read_at, query.header, chunk_elements, query.element_bytes);
   if (!root) return std::nullopt;
   std::vector<ChunkLocation> chunks;
   if (*root == kUndefinedAddress) return chunks;  // no chunk written yet
@@ -115,17 +94,19 @@ std::optional<std::vector<ChunkLocation>> read_v1_chunk_index(int fd, std::uint6
     const auto [address, expected_level] = pending.back();
     pending.pop_back();
     if (!visited.insert(address).second || ++nodes > 2 * max_chunks + 64) return std::nullopt;
-    const auto head = read_at(fd, file_size, address, kNodeHeader);
+    const auto head = read_at(address, kNodeHeader);
     if (!head || std::memcmp(head->data(), "TREE", 4) != 0 || (*head)[4] != 1) return std::nullopt;
     const int level = (*head)[5];
     const auto entries = le(head->data() + 6, 2);
     if (level > kMaxTreeLevel || (expected_level >= 0 && level != expected_level)) return std::nullopt;
-    const auto body = read_at(fd, file_size, address + kNodeHeader, entries * kEntry + kKey);
+    if (address > kUndefinedAddress - kNodeHeader) return std::nullopt;
+    const auto body = read_at(address + kNodeHeader, entries * kEntry + kKey);
     if (!body) return std::nullopt;
     for (std::uint64_t i = 0; i < entries; ++i) {
       const unsigned char* key = body->data() + i * kEntry;
       const auto child = le(key + kKey, 8);
       if (level > 0) {
+        if (pending.size() >= max_chunks + 64) return std::nullopt;
         pending.emplace_back(child, level - 1);
         continue;
       }
@@ -139,6 +120,32 @@ std::optional<std::vector<ChunkLocation>> read_v1_chunk_index(int fd, std::uint6
   for (std::size_t i = 1; i < chunks.size(); ++i)
     if (chunks[i].first_element == chunks[i - 1].first_element) return std::nullopt;  // one chunk listed twice
   return chunks;
+}
+
+std::optional<std::vector<ChunkLocation>> read_v1_chunk_index(int fd, std::uint64_t file_size, hid_t file_id,
+                                                              hid_t ds, std::uint64_t chunk_elements,
+                                                              std::uint64_t element_bytes) {
+  PlistId fcpl(H5Fget_create_plist(file_id));
+  std::size_t address_bytes = 0, length_bytes = 0;
+  if (fcpl.get() < 0 || H5Pget_sizes(fcpl.get(), &address_bytes, &length_bytes) < 0 || address_bytes != 8 ||
+      length_bytes != 8)
+    return std::nullopt;
+  H5O_info_t info{};
+  if (H5Oget_info2(ds, &info, H5O_INFO_BASIC) < 0) return std::nullopt;
+  SpaceId space(H5Dget_space(ds));
+  const ReadBytes read_at = [&](std::uint64_t offset, std::uint64_t n) -> std::optional<Bytes> {
+    if (offset > file_size || n > file_size - offset) return std::nullopt;
+    Bytes buf(n);
+    std::uint64_t done = 0;
+    while (done < n) {
+      const ssize_t got = ::pread(fd, buf.data() + done, n - done, static_cast<off_t>(offset + done));
+      if (got < 0 && errno == EINTR) continue;
+      if (got <= 0) return std::nullopt;
+      done += static_cast<std::uint64_t>(got);
+    }
+    return buf;
+  };
+  return walk_v1_chunk_index(read_at, {info.addr, element_count(space.get()), chunk_elements, element_bytes});
 }
 
 }  // namespace sdm::h5

@@ -12,6 +12,7 @@
 #include <hdf5.h>
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <vector>
 
@@ -23,6 +24,21 @@ struct ChunkLocation {
   std::uint32_t bytes = 0;          ///< stored size
   std::uint32_t filter_mask = 0;    ///< filters skipped for this chunk
 };
+
+/// Bytes [offset, offset + n) of the file, or nothing when they are not all there.
+using ReadBytes = std::function<std::optional<std::vector<unsigned char>>(std::uint64_t offset, std::uint64_t n)>;
+
+/// What the walk needs to know: the dataset's object header address and shape.
+struct ChunkIndexQuery {
+  std::uint64_t header = 0;          ///< object header address
+  std::uint64_t elements = 0;        ///< elements in the 1-D dataset
+  std::uint64_t chunk_elements = 0;  ///< elements per chunk
+  std::uint64_t element_bytes = 0;
+};
+
+/// The parse alone, on any byte source (the fuzz target feeds it arbitrary bytes): the allocated chunks sorted by
+/// first_element, each on a chunk boundary inside the dataset and listed once; or nothing.
+std::optional<std::vector<ChunkLocation>> walk_v1_chunk_index(const ReadBytes& read, const ChunkIndexQuery& query);
 
 /// Every allocated chunk of the 1-D dataset `ds` (whose file is open on descriptor `fd`, `file_size` bytes,
 /// no user block), sorted by first_element; nothing when the dataset's header or index is not the layout above

@@ -5,7 +5,7 @@
 # seed corpus (tests/fuzz/corpus/<target>, plus ../shared/fixtures/h5ad for the file reader). New coverage is kept in
 # build-fuzz/corpus/<target>; crashing inputs land in build-fuzz/crashes/<target>/, and one in our code fails the run.
 #
-# usage: tools/fuzz.sh [--time S] [--only dataset_file,safetensors,sweep_spec] [--strict]
+# usage: tools/fuzz.sh [--time S] [--only dataset_file,safetensors,sweep_spec,chunk_index] [--strict]
 #   CI runs a 60 s smoke run per target; the long run (docs/reliability.md) is --time 600 --strict.
 # Crashes inside libhdf5 on a hostile file are upstream bugs (tests/fuzz/triage.py sorts them); a signature not yet
 # reviewed in tests/fuzz/known_upstream.txt is reported, and fails the run only with --strict.
@@ -14,7 +14,7 @@
 set -euo pipefail
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 TIME=60
-ONLY="dataset_file,safetensors,sweep_spec"
+ONLY="dataset_file,safetensors,sweep_spec,chunk_index"
 STRICT=""
 while [ $# -gt 0 ]; do
   case "$1" in

@@ -5,6 +5,8 @@
 #include <unistd.h>
 
 #include <cstdlib>
+#include <cstring>
+#include <map>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
@@ -238,6 +240,35 @@ TEST_F(Hdf5DirectTest, ChunkIndexWalkDeclinesOtherFormatsAndDamage) {
     bytes[node] = 'X';
     std::ofstream(file, std::ios::binary | std::ios::trunc) << bytes;
     EXPECT_FALSE(walk(file, 1));
+  }
+}
+
+TEST(ChunkIndexSeeds, TheFuzzSeedsReachAParse) {
+  // tests/fuzz/corpus/chunk_index: a 24-byte query + a file h5py wrote; a seed the walk rejects would start the
+  // fuzzer from nothing
+  const std::map<std::string, std::size_t> expected{
+      {"one_level.bin", 30}, {"deep.bin", 400}, {"continued.bin", 4}, {"partly_written.bin", 3}};
+  for (const auto& [name, chunks] : expected) {
+    std::ifstream in(std::string(SDM_TEST_DIR) + "/../fuzz/corpus/chunk_index/" + name, std::ios::binary);
+    const std::string bytes((std::istreambuf_iterator<char>(in)), {});
+    ASSERT_GT(bytes.size(), 24u) << name;
+    ChunkIndexQuery query;
+    std::uint32_t chunk = 0, element = 0;
+    std::memcpy(&query.header, bytes.data(), 8);
+    std::memcpy(&query.elements, bytes.data() + 8, 8);
+    std::memcpy(&chunk, bytes.data() + 16, 4);
+    std::memcpy(&element, bytes.data() + 20, 4);
+    query.chunk_elements = chunk;
+    query.element_bytes = element;
+    const std::string file = bytes.substr(24);
+    const ReadBytes read = [&](std::uint64_t offset, std::uint64_t n) -> std::optional<std::vector<unsigned char>> {
+      if (offset > file.size() || n > file.size() - offset) return std::nullopt;
+      return std::vector<unsigned char>(file.begin() + static_cast<std::ptrdiff_t>(offset),
+                                        file.begin() + static_cast<std::ptrdiff_t>(offset + n));
+    };
+    const auto index = walk_v1_chunk_index(read, query);
+    ASSERT_TRUE(index) << name;
+    EXPECT_EQ(index->size(), chunks) << name;
   }
 }
 

@@ -168,10 +168,38 @@ def spec_seeds():
         dst.write(src.read())
 
 
+def chunk_index_seeds():
+    """Chunked 1-D datasets as h5py writes them (the layout the walk reads), each prefixed with its query: object
+    header address, elements (u64), elements per chunk, element size (u32)."""
+    cases = {"one_level": (np.arange(300, dtype=np.float32), 10, {}),
+             "deep": (np.arange(400, dtype=np.int32), 1, {}),
+             "continued": (np.arange(200, dtype=np.float32), 50, {f"a{i}": np.full(60, 1.5) for i in range(6)}),
+             "partly_written": (None, 25, {})}
+    for name, (values, chunk, attrs) in cases.items():
+        path = out("chunk_index", name + ".h5")
+        with h5py.File(path, "w", libver="earliest") as f:
+            if values is None:
+                d = f.create_dataset("x", shape=(200,), dtype=np.float32, chunks=(chunk,))
+                d[:60] = np.arange(60, dtype=np.float32)
+                n, size = 200, 4
+            else:
+                d = f.create_dataset("x", data=values, chunks=(chunk,))
+                n, size = len(values), values.dtype.itemsize
+            for k, v in attrs.items():
+                d.attrs[k] = v
+            header = h5py.h5o.get_info(d.id).addr
+        with open(path, "rb") as src:
+            body = src.read()
+        os.remove(path)
+        with open(out("chunk_index", name + ".bin"), "wb") as dst:
+            dst.write(struct.pack("<QQII", header, n, chunk, size) + body)
+
+
 def main():
     dataset_seeds()
     safetensors_seeds()
     spec_seeds()
+    chunk_index_seeds()
     for target in sorted(os.listdir(CORPUS)):
         files = os.listdir(os.path.join(CORPUS, target))
         size = sum(os.path.getsize(os.path.join(CORPUS, target, f)) for f in files)
