@@ -1,13 +1,11 @@
 #include "common/hdf5_chunk_index.h"
 
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cstring>
 #include <unordered_set>
 #include <utility>
 
+#include "common/file_io.h"
 #include "common/hdf5.h"
 
 namespace sdm::h5 {
@@ -136,13 +134,7 @@ std::optional<std::vector<ChunkLocation>> read_v1_chunk_index(int fd, std::uint6
   const ReadBytes read_at = [&](std::uint64_t offset, std::uint64_t n) -> std::optional<Bytes> {
     if (offset > file_size || n > file_size - offset) return std::nullopt;
     Bytes buf(n);
-    std::uint64_t done = 0;
-    while (done < n) {
-      const ssize_t got = ::pread(fd, buf.data() + done, n - done, static_cast<off_t>(offset + done));
-      if (got < 0 && errno == EINTR) continue;
-      if (got <= 0) return std::nullopt;
-      done += static_cast<std::uint64_t>(got);
-    }
+    if (pread_full(fd, buf.data(), n, offset) != static_cast<std::int64_t>(n)) return std::nullopt;
     return buf;
   };
   return walk_v1_chunk_index(read_at, {info.addr, element_count(space.get()), chunk_elements, element_bytes});

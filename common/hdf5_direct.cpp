@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "common/file_io.h"
 #include "common/hdf5.h"
 #include "common/hdf5_chunk_index.h"
 
@@ -149,17 +150,11 @@ void pread_fully(int fd, const Extent& item, char* out, const std::string& file,
   const auto lo = (reinterpret_cast<std::uintptr_t>(out + item.dest_offset) + page - 1) / page * page;
   const auto hi = reinterpret_cast<std::uintptr_t>(out + item.dest_offset + item.length) / page * page;
   if (hi > lo) ::madvise(reinterpret_cast<void*>(lo), hi - lo, kPopulateWrite);
-  std::uint64_t done = 0;
-  while (done < item.length) {
-    const ssize_t got = ::pread(fd, out + item.dest_offset + done, item.length - done,
-                                static_cast<off_t>(item.file_offset + done));
-    if (got < 0 && errno == EINTR) continue;
-    if (got < 0) throw IoError({file, where, ""}, std::string("cannot read: ") + std::strerror(errno));
-    if (got == 0)
-      throw IoError({file, where, ""}, "file ended at byte " + std::to_string(item.file_offset + done) +
-                                           " while reading (truncated while open?)");
-    done += static_cast<std::uint64_t>(got);
-  }
+  const std::int64_t got = pread_full(fd, out + item.dest_offset, item.length, item.file_offset);
+  if (got < 0) throw IoError({file, where, ""}, std::string("cannot read: ") + std::strerror(errno));
+  if (static_cast<std::uint64_t>(got) < item.length)
+    throw IoError({file, where, ""}, "file ended at byte " + std::to_string(item.file_offset + static_cast<std::uint64_t>(got)) +
+                                         " while reading (truncated while open?)");
 }
 
 void read_items(int fd, const std::vector<Extent>& items, char* out, unsigned threads, const std::string& file,

@@ -112,18 +112,28 @@ KeyMask KeyMask::from_keep(const torch::Tensor& keep) {
   return mask;
 }
 
-torch::Tensor post_ln_forward(const torch::Tensor& x, const PostLnLayer& layer, const KeyMask& mask) {
-  const auto d = x.size(2);
-  const auto qkv = adapted_linear(x, layer.in_w, layer.in_b, layer, Projection::kInProj);
-  const auto ctx = qkv.requires_grad() ? dense_attention(qkv, layer.heads, mask) : attention(qkv, layer.heads, mask);
+namespace {
+
+/// The rest of the layer once attention has given its context (`ctx`, before the output projection) for the rows
+/// of `residual`: x = LN1(residual + out(ctx)); LN2(x + W2 act(W1 x)).
+torch::Tensor after_attention(const torch::Tensor& ctx, const torch::Tensor& residual, const PostLnLayer& layer) {
+  const auto d = residual.size(-1);
   auto h = adapted_linear(ctx, layer.out_w, layer.out_b, layer, Projection::kOutProj);
-  h.add_(x);  // in place is safe under autograd: add's backward keeps neither operand
+  h.add_(residual);  // in place is safe under autograd: add's backward keeps neither operand
   h = torch::layer_norm(h, {d}, layer.ln1_w, layer.ln1_b, layer.eps);
   auto f = adapted_linear(h, layer.ff1_w, layer.ff1_b, layer, Projection::kFf1);
   f = layer.gelu ? torch::gelu(f) : f.relu_();
   auto out = adapted_linear(f, layer.ff2_w, layer.ff2_b, layer, Projection::kFf2);
   out.add_(h);
   return torch::layer_norm(out, {d}, layer.ln2_w, layer.ln2_b, layer.eps);
+}
+
+}  // namespace
+
+torch::Tensor post_ln_forward(const torch::Tensor& x, const PostLnLayer& layer, const KeyMask& mask) {
+  const auto qkv = adapted_linear(x, layer.in_w, layer.in_b, layer, Projection::kInProj);
+  const auto ctx = qkv.requires_grad() ? dense_attention(qkv, layer.heads, mask) : attention(qkv, layer.heads, mask);
+  return after_attention(ctx, x, layer);
 }
 
 bool first_position_suffices(const torch::Tensor& x, const PostLnLayer& layer) {
@@ -148,14 +158,7 @@ torch::Tensor post_ln_forward_first(const torch::Tensor& x, const PostLnLayer& l
     if (!mask.right_padded()) scores.add_(mask.bias[b].view({1, 1, L}));
     ctx[b].copy_(torch::bmm(torch::softmax(scores, -1), keys[1]).view({d}));
   }
-  auto h = torch::linear(ctx, layer.out_w, layer.out_b);
-  h.add_(x0);
-  h = torch::layer_norm(h, {d}, layer.ln1_w, layer.ln1_b, layer.eps);
-  auto f = torch::linear(h, layer.ff1_w, layer.ff1_b);
-  f = layer.gelu ? torch::gelu(f) : f.relu_();
-  auto out = torch::linear(f, layer.ff2_w, layer.ff2_b);
-  out.add_(h);
-  return torch::layer_norm(out, {d}, layer.ln2_w, layer.ln2_b, layer.eps);
+  return after_attention(ctx, x0, layer);
 }
 
 torch::Tensor masked_mean(const torch::Tensor& states, const torch::Tensor& weights) {
