@@ -5,6 +5,7 @@
 #include "common/dataset_io.h"
 #include "common/error.h"
 #include "common/hdf5.h"
+#include "common/matrix_check.h"
 #include "common/text.h"
 
 namespace sdm {
@@ -357,16 +358,36 @@ FileInfo inspect_h5ad(const std::string& path) {
   info.n_vars = static_cast<std::int64_t>(var.rows());
   info.obs_columns = describe_columns(obs);
   info.var_columns = describe_columns(var);
-  const MatrixRef m = locate_matrix(f, "X");
+  if (f.is_group("layers")) info.layers = f.children("layers");
+  // describe X as stored, and say what would stop a reading command (inspect must not call a file sound that
+  // `sdm sweep` then refuses)
+  MatrixRef m;
+  try {
+    m = locate_matrix(f, "X");
+  } catch (const DataError& e) {
+    info.x_encoding = "none";
+    info.problems.push_back("X: " + e.problem());
+    return info;
+  }
   info.x_encoding = m.encoding.empty() ? "none" : m.encoding;
+  if (m.encoding.empty()) return info;
+  if (m.rows != info.n_obs || m.cols != info.n_vars) {
+    info.problems.push_back(m.path + " shape " + std::to_string(m.rows) + " x " + std::to_string(m.cols) +
+                            " does not match obs x var (" + std::to_string(info.n_obs) + " x " +
+                            std::to_string(info.n_vars) + ")");
+  }
   if (m.encoding == "dense") {
     info.x_dtype = f.dtype_name(m.path);
-    info.nnz = count_dense_nonzeros(f, m);
-  } else if (!m.encoding.empty()) {
+    if (info.problems.empty()) info.nnz = count_dense_nonzeros(f, m);
+    return info;
+  }
+  const auto structure = compressed_matrix_problems(f, m.path, m.encoding == "csr" ? m.rows : m.cols,
+                                                    m.encoding == "csr" ? "rows" : "columns");
+  info.problems.insert(info.problems.end(), structure.begin(), structure.end());
+  if (f.exists(m.path + "/data")) {
     info.x_dtype = f.dtype_name(m.path + "/data");
     info.nnz = static_cast<std::int64_t>(f.shape(m.path + "/data").at(0));
   }
-  if (f.is_group("layers")) info.layers = f.children("layers");
   return info;
 }
 

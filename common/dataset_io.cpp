@@ -112,7 +112,8 @@ nlohmann::json to_json(const FileInfo& info) {
     }
     return arr;
   };
-  return {{"format", info.format},
+  return {{"problems", info.problems},
+          {"format", info.format},
           {"encoding_version", info.encoding_version ? nlohmann::json(*info.encoding_version) : nlohmann::json(nullptr)},
           {"n_obs", info.n_obs},
           {"n_vars", info.n_vars},

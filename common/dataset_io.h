@@ -46,6 +46,9 @@ struct FileInfo {
   std::vector<std::string> layers;
   std::vector<ColumnInfo> obs_columns;
   std::vector<ColumnInfo> var_columns;
+  /// What makes the file unreadable by the reading commands (missing indptr, X shape not obs x var, sizes over
+  /// the read bound, ...), one sentence each; empty for a sound file.
+  std::vector<std::string> problems;
 };
 
 FileInfo inspect_file(const std::string& path);

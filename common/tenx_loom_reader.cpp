@@ -2,10 +2,12 @@
 // 10x stores features x barcodes in CSC, which is exactly cells x genes in CSR: no transpose needed.
 // Loom stores genes x cells densely: it is read in gene blocks and regrouped by cell.
 #include <algorithm>
+#include <tuple>
 
 #include "common/dataset_io.h"
 #include "common/error.h"
 #include "common/hdf5.h"
+#include "common/matrix_check.h"
 
 namespace sdm {
 namespace {
@@ -109,9 +111,21 @@ FileInfo inspect_10x_h5(const std::string& path) {
   info.n_vars = tenx_dim(f, l.group, 0);
   info.n_obs = tenx_dim(f, l.group, 1);
   info.x_encoding = "csc";
-  info.x_dtype = f.dtype_name(l.group + "/data");
-  info.nnz = static_cast<std::int64_t>(f.shape(l.group + "/data").at(0));
   info.var_columns = tenx_var_columns(l);
+  // one column of the stored matrix per cell (barcode)
+  info.problems = compressed_matrix_problems(f, l.group, info.n_obs, "cells (barcodes)");
+  for (const auto& [list, n, what] : {std::tuple{l.group + "/barcodes", info.n_obs, "cells"},
+                                       std::tuple{l.ids, info.n_vars, "features"}}) {
+    const auto dims = f.exists(list) ? f.shape(list) : std::vector<hsize_t>{};
+    if (dims.size() != 1 || static_cast<std::int64_t>(dims[0]) != n) {
+      info.problems.push_back(list + " has " + (dims.size() == 1 ? std::to_string(dims[0]) : std::string("no")) +
+                              " entries; shape says " + std::to_string(n) + " " + what);
+    }
+  }
+  if (f.exists(l.group + "/data")) {
+    info.x_dtype = f.dtype_name(l.group + "/data");
+    info.nnz = static_cast<std::int64_t>(f.shape(l.group + "/data").at(0));
+  }
   return info;
 }
 

@@ -315,7 +315,7 @@ Expansion expand(const SweepSpec& spec, const std::vector<InputDataset>& inputs)
             if (strategy == "few-shot") features["few_shot"] = strategy_block;  // it moves target cells into training
             c.feature_key = content_id(features);
             c.expected_cost = info.relative_cost * std::max(1.0, bytes / 1e6);
-            c.model_files = {{"weights", model.weights}, {"vocab", model.vocab}};
+            c.model_files = {{"weights", model.weights}, {"vocab", model.vocab}, {"pinned", model.pinned}};
             if (info.has_encoder() && strategy != "lora") {
               // Reading options that change which cells and values an encoder sees; labels are part of it
               // because the cache holds the labelled cells only.

@@ -49,7 +49,7 @@ struct Cell {
   /// Frozen foundation-model cells: dataset id -> key of its cached embeddings (the embed task that makes them
   /// runs before this cell). Equal keys = same model, weights, vocabulary, dataset content and reading options.
   std::map<std::string, std::string> embed_keys;
-  nlohmann::json model_files = nlohmann::json::object();  ///< {weights, vocab} paths (not hashed)
+  nlohmann::json model_files = nlohmann::json::object();  ///< {weights, vocab} paths, pinned config keys (not hashed)
 
   /// A field by name for --only filters and tables: model preset strategy protocol split fold test_group seed.
   std::string field(const std::string& name) const;

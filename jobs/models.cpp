@@ -300,6 +300,15 @@ json resolve_model_config(const ModelInfo& info, const std::string& preset, cons
   return config;
 }
 
+std::vector<std::string> pinned_keys(const json& config, const json& overrides) {
+  std::vector<std::string> keys;
+  if (!overrides.is_object()) return keys;
+  for (const auto& [key, unused] : overrides.items()) {
+    if (config.contains(key)) keys.push_back(key);
+  }
+  return keys;
+}
+
 json read_published_config(const std::string& path) {
   std::ifstream in(path);
   if (!in) throw IoError({path, "", ""}, "cannot read the model config file");

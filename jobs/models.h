@@ -45,6 +45,11 @@ bool attends_across_cells(const std::string& model);
 nlohmann::json resolve_model_config(const ModelInfo& info, const std::string& preset, const nlohmann::json& overrides,
                                     bool ignore_unknown, const std::string& source);
 
+/// The keys of `overrides` that `config` has: what a user set explicitly (a spec's `config` map or a published
+/// config file) rather than took from the preset. A checkpoint that disagrees with one of them is an error; the
+/// others follow the checkpoint (worker::make_encoder).
+std::vector<std::string> pinned_keys(const nlohmann::json& config, const nlohmann::json& overrides);
+
 /// A model's own published config file (JSON object), e.g. scGPT's args.json or a Hugging Face config.json.
 nlohmann::json read_published_config(const std::string& path);
 

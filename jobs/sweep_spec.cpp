@@ -115,8 +115,9 @@ ModelSpec parse_model(const YamlView& v) {
     const auto user = yaml_to_json(v["config"].node());
     if (user.is_string()) {
       // The model's own published config file (args.json, config.json): its known keys overlay the preset.
-      m.config = resolve_model_config(info, m.preset, read_published_config(user.get<std::string>()), true,
-                                      user.get<std::string>());
+      const auto published = read_published_config(user.get<std::string>());
+      m.config = resolve_model_config(info, m.preset, published, true, user.get<std::string>());
+      m.pinned = pinned_keys(m.config, published);
     } else {
       if (!user.is_object()) v["config"].fail("expected a map of hyperparameters or the path of a config file");
       for (const auto& [key, value] : user.items()) {
@@ -127,6 +128,7 @@ ModelSpec parse_model(const YamlView& v) {
         }
       }
       m.config = resolve_model_config(info, m.preset, user, false, "");
+      m.pinned = pinned_keys(m.config, user);
     }
   }
   return m;

@@ -33,6 +33,8 @@ struct ModelSpec {
   nlohmann::json config;  ///< the model's defaults overlaid with the spec's `config`
   std::string weights;    ///< path, may be empty
   std::string vocab;
+  /// config keys the spec set itself (jobs::pinned_keys): not hashed, travels with the weights path
+  std::vector<std::string> pinned;
 };
 
 struct ProtocolSpec {

@@ -15,12 +15,16 @@ constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
 
 double or_zero(double v) { return std::isnan(v) ? 0.0 : v; }
 
-/// Four significant digits: hours of a small sweep are tiny, those of a large one are not.
-std::string sig(double v) {
-  if (std::isnan(v)) return "NaN";
-  char buf[32];
-  std::snprintf(buf, sizeof buf, "%.4g", v);
-  return buf;
+/// A real shown with significant digits: hours of a small sweep are tiny, those of a large one are not.
+TableColumn hours_column(const std::string& name) {
+  TableColumn c{name, ColumnKind::kReal};
+  c.significant = true;
+  return c;
+}
+
+TableColumn scored(TableColumn c) {
+  c.best_in_bold = true;
+  return c;
 }
 
 struct ModelCost {
@@ -48,7 +52,7 @@ double parse_utc(const std::string& text) {
   return static_cast<double>(timegm(&tm)) + seconds;
 }
 
-TextTable cost_summary_table(const std::vector<CellRecord>& cells, const std::string& metric) {
+Table cost_summary_table(const std::vector<CellRecord>& cells, const std::string& metric) {
   std::map<std::string, ModelCost> by_model;
   for (const auto& c : cells) {
     auto& m = by_model[c.text("model")];
@@ -65,9 +69,10 @@ TextTable cost_summary_table(const std::vector<CellRecord>& cells, const std::st
       ++m.metric_n;
     }
   }
-  TextTable t;
-  t.header = {"model", "done", "failed", "wall h", "CPU h", "GPU h", "cells / wall h", "mean " + metric,
-              metric + " per device-h", "device", "peak RSS MB"};
+  Table t({TableColumn{"model", ColumnKind::kText}, TableColumn{"done", ColumnKind::kInt}, TableColumn{"failed", ColumnKind::kInt},
+           hours_column("wall h"), hours_column("CPU h"), hours_column("GPU h"), hours_column("cells / wall h"),
+           scored(TableColumn{"mean " + metric, ColumnKind::kReal}), scored(hours_column(metric + " per device-h")),
+           TableColumn{"device", ColumnKind::kText}, hours_column("peak RSS MB")});
   for (const auto& [model, m] : by_model) {
     const std::int64_t ran = m.done + m.failed;
     const bool gpu = m.gpu > 0;
@@ -75,10 +80,9 @@ TextTable cost_summary_table(const std::vector<CellRecord>& cells, const std::st
     const double mean = m.metric_n > 0 ? m.metric_sum / static_cast<double>(m.metric_n) : kNaN;
     const double per_cell_h = ran > 0 ? device_h / static_cast<double>(ran) : kNaN;
     const double per_hour = per_cell_h > 0 ? mean / per_cell_h : kNaN;
-    t.rows.push_back({model, std::to_string(m.done), std::to_string(m.failed), sig(m.wall / 3600.0), sig(m.cpu / 3600.0),
-                      sig(m.gpu / 3600.0), sig(m.wall > 0 ? static_cast<double>(ran) / (m.wall / 3600.0) : kNaN),
-                      format_number(mean), sig(per_hour), gpu ? "gpu" : "cpu", sig(m.peak_rss)});
-    t.scores.push_back({kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, kNaN, mean, per_hour, kNaN, kNaN});
+    t.add_row({model, m.done, m.failed, m.wall / 3600.0, m.cpu / 3600.0, m.gpu / 3600.0,
+               m.wall > 0 ? static_cast<double>(ran) / (m.wall / 3600.0) : kNaN, mean, per_hour,
+               std::string(gpu ? "gpu" : "cpu"), m.peak_rss});
   }
   return t;
 }
@@ -105,11 +109,11 @@ SweepSpan sweep_span(const std::vector<CellRecord>& cells) {
   return s;
 }
 
-TextTable sweep_span_table(const SweepSpan& s) {
-  TextTable t;
-  t.header = {"cells", "ranks that ran cells", "span s", "cell wall s (sum)", "busy share", "cells / h"};
-  t.rows.push_back({std::to_string(s.cells), std::to_string(s.ranks), sig(s.span_s), sig(s.busy_s), format_number(s.busy_share),
-                    sig(s.span_s > 0 ? static_cast<double>(s.cells) / (s.span_s / 3600.0) : kNaN)});
+Table sweep_span_table(const SweepSpan& s) {
+  Table t({TableColumn{"cells", ColumnKind::kInt}, TableColumn{"ranks that ran cells", ColumnKind::kInt}, hours_column("span s"),
+           hours_column("cell wall s (sum)"), TableColumn{"busy share", ColumnKind::kReal}, hours_column("cells / h")});
+  t.add_row({s.cells, s.ranks, s.span_s, s.busy_s, s.busy_share,
+             s.span_s > 0 ? static_cast<double>(s.cells) / (s.span_s / 3600.0) : kNaN});
   return t;
 }
 

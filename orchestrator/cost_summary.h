@@ -14,7 +14,7 @@ namespace sdm::orchestrator {
 /// Per model: done and failed cells, wall / CPU / GPU hours (all attempts' final records), cells per wall-hour of
 /// its cells, mean `metric`, and `metric` per device-hour = mean metric / mean device-hours per cell (device =
 /// GPU when the model's cells used one, else CPU). NaN where undefined.
-TextTable cost_summary_table(const std::vector<CellRecord>& cells, const std::string& metric);
+Table cost_summary_table(const std::vector<CellRecord>& cells, const std::string& metric);
 
 struct SweepSpan {
   double span_s = 0;          ///< first cell start to last cell finish
@@ -24,7 +24,7 @@ struct SweepSpan {
   std::int64_t cells = 0;
 };
 SweepSpan sweep_span(const std::vector<CellRecord>& cells);
-TextTable sweep_span_table(const SweepSpan& span);
+Table sweep_span_table(const SweepSpan& span);
 
 /// Seconds since the epoch of "2026-11-24T10:11:12.345Z"; NaN for anything else.
 double parse_utc(const std::string& text);

@@ -2,14 +2,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <limits>
 #include <numeric>
 
 namespace sdm::orchestrator {
 namespace {
 
+/// The threshold of the first point: nothing is called sensitive.
+constexpr double kStart = std::numeric_limits<double>::infinity();
+
 /// Cumulative (true positives, false positives) after each distinct threshold, scores descending.
 struct Counts {
-  std::vector<double> tp, fp;
+  std::vector<double> tp, fp, threshold;
   double positives = 0, negatives = 0;
 };
 
@@ -25,6 +29,7 @@ Counts threshold_counts(std::span<const std::int8_t> y_true, std::span<const dou
     if (i + 1 == order.size() || y_score[order[i + 1]] != y_score[order[i]]) {
       c.tp.push_back(tp);
       c.fp.push_back(fp);
+      c.threshold.push_back(y_score[order[i]]);
     }
   }
   c.positives = tp;
@@ -37,17 +42,17 @@ Counts threshold_counts(std::span<const std::int8_t> y_true, std::span<const dou
 std::vector<CurvePoint> roc_curve(std::span<const std::int8_t> y_true, std::span<const double> y_score) {
   const Counts c = threshold_counts(y_true, y_score);
   if (c.positives == 0 || c.negatives == 0) return {};
-  std::vector<CurvePoint> points{{0.0, 0.0}};
-  for (std::size_t i = 0; i < c.tp.size(); ++i) points.push_back({c.fp[i] / c.negatives, c.tp[i] / c.positives});
+  std::vector<CurvePoint> points{{0.0, 0.0, kStart}};
+  for (std::size_t i = 0; i < c.tp.size(); ++i) points.push_back({c.fp[i] / c.negatives, c.tp[i] / c.positives, c.threshold[i]});
   return points;
 }
 
 std::vector<CurvePoint> pr_curve(std::span<const std::int8_t> y_true, std::span<const double> y_score) {
   const Counts c = threshold_counts(y_true, y_score);
   if (c.positives == 0) return {};
-  std::vector<CurvePoint> points{{0.0, 1.0}};
+  std::vector<CurvePoint> points{{0.0, 1.0, kStart}};
   for (std::size_t i = 0; i < c.tp.size(); ++i) {
-    points.push_back({c.tp[i] / c.positives, c.tp[i] / (c.tp[i] + c.fp[i])});
+    points.push_back({c.tp[i] / c.positives, c.tp[i] / (c.tp[i] + c.fp[i]), c.threshold[i]});
   }
   return points;
 }

@@ -3,6 +3,7 @@
 // is the probability of sensitive), for the figures of `sdm plot`. The areas under them are common/metrics.h's
 // roc_auc and average_precision; these are the points those areas integrate.
 #include <cstdint>
+#include <limits>
 #include <span>
 #include <vector>
 
@@ -11,6 +12,8 @@ namespace sdm::orchestrator {
 struct CurvePoint {
   double x;
   double y;
+  /// The score threshold the point stands for (score >= threshold is called sensitive); +inf for the start.
+  double threshold = std::numeric_limits<double>::infinity();
 };
 
 /// (false positive rate, true positive rate) from (0, 0) to (1, 1), one point per distinct score threshold

@@ -13,17 +13,21 @@ class InspectCommand final : public Command {
  public:
   const char* name() const override { return "inspect"; }
   const char* summary() const override {
-    return "Describe a .h5ad, 10x .h5, .loom or scDrugMap .tsv[.gz] file: shape, X encoding, columns";
+    return "Describe a .h5ad, 10x .h5, .loom or scDrugMap .tsv[.gz] file: shape, X encoding, columns; exits 1 "
+           "naming what is wrong when a reading command would refuse it";
   }
   void configure(CLI::App& app) override {
     app.add_option("file", file_, "The data file")->required();
-    app.add_flag("--json", json_, "Print JSON (keys as in CONTRACTS §3)");
+    app.add_flag("--json", json_, "Print JSON (keys as in CONTRACTS §3, and `problems`: a list, empty for a sound file)");
   }
   int run(const RunContext&) override {
     const FileInfo info = inspect_file(file_);
+    // a structural problem is the file's, not inspect's: the description still prints, the exit status says it
+    const int status = info.problems.empty() ? 0 : 1;
+    for (const auto& p : info.problems) std::cerr << "sdm inspect: " << file_ << ": " << p << "\n";
     if (json_) {
       std::cout << to_json(info).dump(2) << std::endl;
-      return 0;
+      return status;
     }
     std::printf("%s\n  format      %s (encoding %s)\n  shape       %lld cells x %lld genes\n", file_.c_str(),
                 info.format.c_str(), info.encoding_version.value_or("-").c_str(), static_cast<long long>(info.n_obs),
@@ -51,7 +55,8 @@ class InspectCommand final : public Command {
     };
     print_columns("obs columns", info.obs_columns);
     print_columns("var columns", info.var_columns);
-    return 0;
+    std::printf("  problems    %s\n", status ? std::to_string(info.problems.size()).c_str() : "none");
+    return status;
   }
 
  private:

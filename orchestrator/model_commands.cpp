@@ -43,13 +43,15 @@ class ModelsCommand final : public Command {
       std::cout << list.dump(1) << std::endl;
       return 0;
     }
-    TextTable t;
-    t.header = {"model", "kind", "built", "strategies", "presets", "lora targets", "description"};
+    Table t;
+    for (const char* name : {"model", "kind", "built", "strategies", "presets", "lora targets", "description"}) {
+      t.add_column({name, ColumnKind::kText});
+    }
     for (const auto& m : jobs::model_infos()) {
       std::vector<std::string> presets;
       for (const auto& p : m.presets) presets.push_back(p.name);
-      t.rows.push_back({m.name, m.kind, m.implemented ? "yes" : "not yet", join(m.strategies, ","), join(presets, ","),
-                        join(m.lora_targets, ","), m.description});
+      t.add_row({m.name, m.kind, std::string(m.implemented ? "yes" : "not yet"), join(m.strategies, ","),
+                 join(presets, ","), join(m.lora_targets, ","), m.description});
     }
     std::cout << render(t, "text");
     return 0;
@@ -97,7 +99,7 @@ class EmbedCommand final : public Command {
     const json config = jobs::resolve_model_config(info, preset_, overrides, true, config_);
     worker::set_torch_threads(threads_);
     worker::keep_freed_memory();
-    const auto model = worker::LoadedModel::load(model_, config, weights_, vocab_, strict_);
+    const auto model = worker::LoadedModel::load(model_, config, weights_, vocab_, strict_, jobs::pinned_keys(config, overrides));
     std::vector<std::string> obs_names;
     worker::Embeddings e;
     if (!tokenized_.empty()) {

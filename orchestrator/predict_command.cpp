@@ -17,6 +17,7 @@
 #include "common/preprocess.h"
 #include "orchestrator/command.h"
 #include "orchestrator/store_files.h"
+#include "orchestrator/table_writers.h"
 #include "worker/predict.h"
 #include "worker/predictor.h"
 
@@ -118,17 +119,14 @@ class PredictCommand final : public Command {
       for (double v : p) label.ints.push_back(v >= 0.5 ? 1 : 0);
       add_obs_columns(out_, {prob, label});
     } else {
-      const std::string tmp = out_ + ".tmp";
-      {
-        std::ofstream out(tmp);
-        out << "obs_name,p_sensitive,prediction\n";
-        char buf[64];
-        for (std::size_t i = 0; i < p.size(); ++i) {
-          std::snprintf(buf, sizeof buf, ",%.9g,", p[i]);
-          out << csv_field(cells.obs.index[i]) << buf << (p[i] >= 0.5 ? "sensitive" : "resistant") << "\n";
-        }
-        if (!out) throw IoError({tmp, "", ""}, "cannot write predictions");
+      // the scores at full precision (the table model's CSV), written under a temporary name and renamed
+      Table table({TableColumn{"obs_name", ColumnKind::kText}, TableColumn{"p_sensitive", ColumnKind::kReal},
+                   TableColumn{"prediction", ColumnKind::kText}});
+      for (std::size_t i = 0; i < p.size(); ++i) {
+        table.add_row({cells.obs.index[i], p[i], std::string(p[i] >= 0.5 ? "sensitive" : "resistant")});
       }
+      const std::string tmp = out_ + ".tmp";
+      write_output(render(table, "csv"), tmp);
       fs::rename(tmp, out_);
     }
     const auto sensitive = std::count_if(p.begin(), p.end(), [](double v) { return v >= 0.5; });
@@ -143,12 +141,6 @@ class PredictCommand final : public Command {
   }
 
  private:
-  static std::string csv_field(const std::string& s) {
-    if (s.find_first_of(",\"\n") == std::string::npos) return s;
-    std::string q = "\"";
-    for (char c : s) q += c == '"' ? std::string("\"\"") : std::string(1, c);
-    return q + "\"";
-  }
   std::string store_, cell_, input_, out_, matrix_;
   worker::PredictOptions options_;
 };

@@ -59,7 +59,7 @@ std::string attr_or(const h5::File& file, const std::string& name) {
 }
 
 /// A table as a sortable HTML table with an id (the tests and links find it by that).
-std::string html_table(const TextTable& t, const std::string& id) {
+std::string html_table(const Table& t, const std::string& id) {
   std::string html = render(t, "html");
   const std::string open = "<table class=\"sortable\"";
   html.replace(html.find(open), open.size(), open + " id=\"" + id + "\"");
@@ -67,10 +67,10 @@ std::string html_table(const TextTable& t, const std::string& id) {
 }
 
 void table_section(std::ostringstream& out, const std::string& id, const std::string& title, const std::string& note,
-                   const TextTable& t) {
+                   const Table& t) {
   out << "<section class=\"table-block\" id=\"section-" << id << "\">\n<h3>" << html_escape(title) << "</h3>\n";
   if (!note.empty()) out << "<p class=\"muted\">" << html_escape(note) << "</p>\n";
-  if (t.rows.empty()) {
+  if (t.empty()) {
     out << "<p class=\"muted\">No rows.</p>\n";
   } else {
     out << html_table(t, "table-" + id);

@@ -207,15 +207,8 @@ Aggregate aggregate(const std::vector<double>& values) {
   return a;
 }
 
-std::string format_mean_sem(const Aggregate& a) {
-  if (a.n == 0) return "";
-  char buf[64];
-  if (a.n == 1) {
-    std::snprintf(buf, sizeof buf, "%.3f", a.mean);
-  } else {
-    std::snprintf(buf, sizeof buf, "%.3f \u00b1 %.3f", a.mean, a.sem);
-  }
-  return buf;
+Estimate to_estimate(const Aggregate& a, std::size_t of) {
+  return {a.mean, a.sem, static_cast<std::int64_t>(a.n), static_cast<std::int64_t>(of)};
 }
 
 std::map<std::string, CellPredictions> read_store_predictions(const std::string& store) {
@@ -253,8 +246,8 @@ std::vector<std::pair<std::string, std::string>> cell_refs(const std::vector<con
 
 }  // namespace
 
-TextTable grouped_table(const std::vector<Observation>& obs, const std::vector<std::string>& by,
-                        const std::vector<std::string>& metrics, const CiOptions& ci) {
+Table grouped_table(const std::vector<Observation>& obs, const std::vector<std::string>& by,
+                    const std::vector<std::string>& metrics, const CiOptions& ci) {
   check_ci(ci);
   std::map<std::vector<std::string>, std::vector<const Observation*>> groups;
   for (const auto& o : obs) {
@@ -263,34 +256,27 @@ TextTable grouped_table(const std::vector<Observation>& obs, const std::vector<s
     for (const auto& f : by) key.push_back(o.fields.at(f));
     groups[key].push_back(&o);
   }
-  TextTable t;
-  t.header = by;
-  t.header.push_back("n");
-  for (const auto& m : metrics) {
-    t.header.push_back(m);
-    if (!ci.over.empty()) t.header.push_back(m + " 95% CI (" + ci.over + ")");
-  }
+  Table t;
+  // seed is a number in the store and stays one in machine formats; every other group field is text
+  for (const auto& f : by) t.add_column({f, f == "seed" ? ColumnKind::kInt : ColumnKind::kText});
+  t.add_column({"n", ColumnKind::kInt});
+  for (const auto& m : metrics) add_metric_column(t, m, "sem", ci);
   for (const auto& [key, members] : groups) {
-    std::vector<std::string> row = key;
-    std::vector<double> score(key.size() + 1, std::nan(""));
-    row.push_back(std::to_string(members.size()));
+    std::vector<Value> row;
+    for (std::size_t i = 0; i < by.size(); ++i) {
+      if (by[i] == "seed") row.emplace_back(static_cast<std::int64_t>(std::stoll(key[i])));
+      else row.emplace_back(key[i]);
+    }
+    row.emplace_back(static_cast<std::int64_t>(members.size()));
     for (const auto& m : metrics) {
       std::vector<double> values;
       for (const auto* o : members) values.push_back(o->metrics.count(m) ? o->metrics.at(m) : std::nan(""));
-      const Aggregate a = aggregate(values);
       // n counts the group's observations; a metric undefined on some of them (NaN, e.g. F1 of a fold with one
-      // class) says over how many it was averaged
-      std::string entry = a.n ? format_mean_sem(a) : "NaN";
-      if (a.n && a.n < members.size()) entry += " (n=" + std::to_string(a.n) + ")";
-      row.push_back(entry);
-      score.push_back(a.mean);
-      if (!ci.over.empty()) {
-        row.push_back(interval_text(values, cell_refs(members), m, ci));
-        score.push_back(std::nan(""));
-      }
+      // class) is a mean over fewer, and says so
+      row.emplace_back(to_estimate(aggregate(values), members.size()));
+      if (!ci.over.empty()) row.emplace_back(interval_bounds(values, cell_refs(members), m, ci));
     }
-    t.rows.push_back(std::move(row));
-    t.scores.push_back(std::move(score));
+    t.add_row(std::move(row));
   }
   return t;
 }
@@ -305,8 +291,8 @@ std::string setting_label(const std::map<std::string, std::string>& fields) {
   return fields.at("strategy") + " \u00b7 " + protocol + (protocol == "pooled" ? "/" + fields.at("split") : "");
 }
 
-TextTable paper_table(const std::vector<Observation>& obs, const std::vector<std::string>& by,
-                      const std::string& metric, const CiOptions& ci) {
+Table paper_table(const std::vector<Observation>& obs, const std::vector<std::string>& by, const std::string& metric,
+                  const CiOptions& ci) {
   // the columns: setting, then the values of the extra `by` fields (cell fields that are part of a row or a
   // setting already are not repeated)
   static const std::set<std::string> kInLabels{"model", "preset", "strategy", "protocol", "split"};
@@ -325,23 +311,21 @@ TextTable paper_table(const std::vector<Observation>& obs, const std::vector<std
     cells[model_label(o.fields)][column].push_back(o.metrics.count(metric) ? o.metrics.at(metric) : std::nan(""));
     members[model_label(o.fields)][column].push_back(&o);
   }
-  TextTable t;
-  t.header = {"model"};
-  t.header.insert(t.header.end(), columns.begin(), columns.end());
+  Table t({TableColumn{"model", ColumnKind::kText}});
+  for (const auto& column : columns) add_metric_column(t, column, "sem", ci);
   for (const auto& [model, by_column] : cells) {
-    std::vector<std::string> row{model};
-    std::vector<double> score{std::nan("")};
+    std::vector<Value> row{model};
     for (const auto& column : columns) {
       const auto it = by_column.find(column);
-      const Aggregate a = it == by_column.end() ? Aggregate{std::nan(""), std::nan(""), 0} : aggregate(it->second);
-      std::string entry = format_mean_sem(a);
-      if (a.n && a.n < it->second.size()) entry += " (n=" + std::to_string(a.n) + ")";  // as in grouped_table
-      if (!ci.over.empty() && a.n) entry += " " + interval_text(it->second, cell_refs(members[model][column]), metric, ci);
-      row.push_back(entry);
-      score.push_back(a.n ? a.mean : std::nan(""));
+      if (it == by_column.end()) {  // the model did not run in this setting
+        row.emplace_back();
+        if (!ci.over.empty()) row.emplace_back();
+        continue;
+      }
+      row.emplace_back(to_estimate(aggregate(it->second), it->second.size()));
+      if (!ci.over.empty()) row.emplace_back(interval_bounds(it->second, cell_refs(members[model][column]), metric, ci));
     }
-    t.rows.push_back(std::move(row));
-    t.scores.push_back(std::move(score));
+    t.add_row(std::move(row));
   }
   return t;
 }

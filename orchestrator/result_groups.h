@@ -61,22 +61,23 @@ struct Aggregate {
 };
 /// Mean ± s.e.m. of the non-NaN values (mean NaN when there are none).
 Aggregate aggregate(const std::vector<double>& values);
-/// "0.912 ± 0.010", just "0.912" for n = 1, "" for n = 0.
-std::string format_mean_sem(const Aggregate& a);
+/// As a table entry: mean ± s.e.m. over n of `of` observations.
+Estimate to_estimate(const Aggregate& a, std::size_t of);
 
 /// /predictions of a store by cell id (for `--ci cells`).
 std::map<std::string, CellPredictions> read_store_predictions(const std::string& store);
 
-/// Long layout: the `by` fields, n (observations in the group), then mean ± s.e.m. of each metric, one row per
-/// group (sorted), with scores for LaTeX's best-per-column bold. A metric that is NaN on some observations adds
-/// "(n=k)": the count its mean is over. With `ci`, each metric is followed by its bootstrap interval column
-/// ("[low, high]", and for `cells` the number of test cells).
-TextTable grouped_table(const std::vector<Observation>& obs, const std::vector<std::string>& by,
+/// Long layout: the `by` fields, n (observations in the group), then mean ± s.e.m. of each metric (machine
+/// formats: `<metric>`, `<metric>_sem`, `<metric>_n`, the count the mean is over when the metric is NaN on some
+/// observations), one row per group (sorted), each metric's best in bold. With `ci`, each metric is followed by
+/// its bootstrap interval column (for `cells` with the number of test cells).
+Table grouped_table(const std::vector<Observation>& obs, const std::vector<std::string>& by,
                         const std::vector<std::string>& metrics, const CiOptions& ci = {});
 /// The study's layout: one row per model (with its preset where it is not `default`), one column per setting
 /// (strategy · protocol, pooled with its split), split further by the `by` fields other than the cell's own
-/// (e.g. tissue), each entry mean ± s.e.m. of `metric` (with `ci`, followed by its bootstrap interval).
-TextTable paper_table(const std::vector<Observation>& obs, const std::vector<std::string>& by,
+/// (e.g. tissue), each entry mean ± s.e.m. of `metric`, each column's best in bold (with `ci`, each column
+/// followed by its bootstrap interval column).
+Table paper_table(const std::vector<Observation>& obs, const std::vector<std::string>& by,
                       const std::string& metric, const CiOptions& ci = {});
 
 /// The catalog the store's sweep used: `override_path` when given, else the sweep_yaml's data.catalog (as

@@ -3,192 +3,21 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
-#include <functional>
 #include <limits>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <set>
-#include <sstream>
 #include <tuple>
 
 #include "common/error.h"
 #include "common/hdf5.h"
 #include "common/metrics.h"
 #include "common/splitmix.h"
-#include "common/text.h"
+#include "orchestrator/curves.h"
 #include "orchestrator/statistics.h"
 
 namespace sdm::orchestrator {
 
-const std::vector<std::string>& export_formats() {
-  static const std::vector<std::string> kFormats{"text", "csv", "md", "latex", "json", "html"};
-  return kFormats;
-}
-
-void check_export_format(const std::string& format) {
-  const auto& formats = export_formats();
-  if (std::find(formats.begin(), formats.end(), format) == formats.end()) {
-    throw ConfigError({"<cli>", "--format", format}, "unknown format; " + suggest(format, formats));
-  }
-}
-
-std::string format_number(double value) {
-  if (std::isnan(value)) return "NaN";
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.4f", value);
-  return buf;
-}
-
-std::string html_escape(const std::string& s) {
-  std::string out;
-  for (char c : s) {
-    switch (c) {
-      case '&':
-        out += "&amp;";
-        break;
-      case '<':
-        out += "&lt;";
-        break;
-      case '>':
-        out += "&gt;";
-        break;
-      case '"':
-        out += "&quot;";
-        break;
-      default:
-        out += c;
-    }
-  }
-  return out;
-}
-
-namespace {
-
-std::string csv_cell(const std::string& s) {
-  if (s.find_first_of(",\"\n") == std::string::npos) return s;
-  std::string out = "\"";
-  for (char c : s) out += c == '"' ? std::string("\"\"") : std::string(1, c);
-  return out + "\"";
-}
-
-std::string latex_cell(const std::string& s) {
-  std::string out;
-  for (std::size_t i = 0; i < s.size(); ++i) {
-    if (s.compare(i, 2, "\u00b1") == 0) {  // ± (UTF-8)
-      out += "$\\pm$";
-      ++i;
-      continue;
-    }
-    if (std::string("&%$#_{}").find(s[i]) != std::string::npos) out += '\\';
-    out += s[i];
-  }
-  return out;
-}
-
-/// The best (highest) score of each column, -inf where a column has none.
-std::vector<double> best_scores(const TextTable& t) {
-  std::vector<double> best(t.header.size(), -std::numeric_limits<double>::infinity());
-  for (const auto& row : t.scores) {
-    for (std::size_t i = 0; i < row.size() && i < best.size(); ++i) {
-      if (!std::isnan(row[i])) best[i] = std::max(best[i], row[i]);
-    }
-  }
-  return best;
-}
-
-bool is_best(const TextTable& t, const std::vector<double>& best, std::size_t r, std::size_t i) {
-  const double score = r < t.scores.size() && i < t.scores[r].size() ? t.scores[r][i] : std::nan("");
-  return !std::isnan(score) && i < best.size() && score == best[i];
-}
-
-std::string md_cell(std::string s) {
-  std::string out;
-  for (char c : s) out += c == '|' ? std::string("\\|") : c == '\n' ? std::string(" ") : std::string(1, c);
-  return out;
-}
-
-}  // namespace
-
-std::string render(const TextTable& t, const std::string& format) {
-  check_export_format(format);
-  std::ostringstream out;
-  if (format == "csv") {
-    for (std::size_t i = 0; i < t.header.size(); ++i) out << (i ? "," : "") << csv_cell(t.header[i]);
-    out << "\n";
-    for (const auto& row : t.rows) {
-      for (std::size_t i = 0; i < row.size(); ++i) out << (i ? "," : "") << csv_cell(row[i]);
-      out << "\n";
-    }
-  } else if (format == "md") {
-    out << "|";
-    for (const auto& h : t.header) out << " " << md_cell(h) << " |";
-    out << "\n|";
-    for (std::size_t i = 0; i < t.header.size(); ++i) out << "---|";
-    out << "\n";
-    for (const auto& row : t.rows) {
-      out << "|";
-      for (const auto& c : row) out << " " << md_cell(c) << " |";
-      out << "\n";
-    }
-  } else if (format == "latex") {
-    // booktabs; score columns right-aligned with the best of each column in bold
-    const auto best = best_scores(t);
-    std::string align;
-    for (std::size_t i = 0; i < t.header.size(); ++i) align += std::isinf(best[i]) ? 'l' : 'r';
-    out << "\\begin{tabular}{" << align << "}\n\\toprule\n";
-    for (std::size_t i = 0; i < t.header.size(); ++i) out << (i ? " & " : "") << latex_cell(t.header[i]);
-    out << " \\\\\n\\midrule\n";
-    for (std::size_t r = 0; r < t.rows.size(); ++r) {
-      const auto& row = t.rows[r];
-      for (std::size_t i = 0; i < row.size(); ++i) {
-        const std::string cell = latex_cell(row[i]);
-        out << (i ? " & " : "") << (is_best(t, best, r, i) ? "\\textbf{" + cell + "}" : cell);
-      }
-      out << " \\\\\n";
-    }
-    out << "\\bottomrule\n\\end{tabular}\n";
-  } else if (format == "html") {
-    // a bare <table> (a report or page wraps it); each column's best score in <strong>, as LaTeX bolds it
-    const auto best = best_scores(t);
-    out << "<table class=\"sortable\">\n<thead><tr>";
-    for (const auto& h : t.header) out << "<th scope=\"col\">" << html_escape(h) << "</th>";
-    out << "</tr></thead>\n<tbody>\n";
-    for (std::size_t r = 0; r < t.rows.size(); ++r) {
-      out << "<tr>";
-      for (std::size_t i = 0; i < t.rows[r].size(); ++i) {
-        const std::string cell = html_escape(t.rows[r][i]);
-        out << "<td>" << (is_best(t, best, r, i) ? "<strong>" + cell + "</strong>" : cell) << "</td>";
-      }
-      out << "</tr>\n";
-    }
-    out << "</tbody>\n</table>\n";
-  } else if (format == "json") {
-    nlohmann::json rows = nlohmann::json::array();
-    for (const auto& row : t.rows) {
-      nlohmann::json r = nlohmann::json::object();
-      for (std::size_t i = 0; i < row.size() && i < t.header.size(); ++i) r[t.header[i]] = row[i];
-      rows.push_back(r);
-    }
-    out << rows.dump(1) << "\n";
-  } else {  // text
-    std::vector<std::size_t> width(t.header.size(), 0);
-    for (std::size_t i = 0; i < t.header.size(); ++i) width[i] = t.header[i].size();
-    for (const auto& row : t.rows) {
-      for (std::size_t i = 0; i < row.size() && i < width.size(); ++i) width[i] = std::max(width[i], row[i].size());
-    }
-    auto line = [&](const std::vector<std::string>& cells) {
-      for (std::size_t i = 0; i < cells.size(); ++i) {
-        out << cells[i] << (i + 1 < cells.size() ? std::string(width[i] - cells[i].size() + 2, ' ') : "");
-      }
-      out << "\n";
-    };
-    line(t.header);
-    for (const auto& row : t.rows) line(row);
-  }
-  return out.str();
-}
-
-TextTable read_store_group(const std::string& store, const std::string& group, const std::vector<FieldSpec>& fields) {
+Table read_store_group(const std::string& store, const std::string& group, const std::vector<FieldSpec>& fields) {
   h5::init();
   const h5::File file = h5::File::open(store);
   if (!file.has_attr("sdm_schema_version")) throw IoError({store, "sdm_schema_version", ""}, "not an sdm store");
@@ -197,25 +26,36 @@ TextTable read_store_group(const std::string& store, const std::string& group, c
     throw IoError({store, "sdm_schema_version", std::to_string(version)},
                   "store schema version not supported by this sdm (it reads version " + std::to_string(kStoreSchemaVersion) + ")");
   }
-  TextTable t;
-  std::vector<std::vector<std::string>> columns;
+  std::vector<TableColumn> columns;
+  std::vector<std::vector<Value>> values;
   for (const auto& f : fields) {
-    t.header.push_back(f.name);
     const std::string path = group + "/" + f.name;
-    std::vector<std::string> col;
+    std::vector<Value> col;
     if (f.kind == FieldKind::kText) {
-      col = file.read_strings(path);
+      columns.push_back({f.name, ColumnKind::kText});
+      for (auto& v : file.read_strings(path)) col.emplace_back(std::move(v));
     } else if (f.kind == FieldKind::kInt) {
-      for (auto v : file.read<std::int64_t>(path)) col.push_back(std::to_string(v));
+      columns.push_back({f.name, ColumnKind::kInt});
+      for (auto v : file.read<std::int64_t>(path)) col.emplace_back(v);
     } else {
-      for (auto v : file.read<double>(path)) col.push_back(format_number(v));
+      columns.push_back({f.name, ColumnKind::kReal});
+      for (auto v : file.read<double>(path)) col.emplace_back(v);
     }
-    columns.push_back(std::move(col));
+    values.push_back(std::move(col));
   }
-  const std::size_t n = columns.empty() ? 0 : columns.front().size();
-  t.rows.assign(n, std::vector<std::string>(fields.size()));
-  for (std::size_t c = 0; c < columns.size(); ++c) {
-    for (std::size_t r = 0; r < n && r < columns[c].size(); ++r) t.rows[r][c] = std::move(columns[c][r]);
+  const std::size_t n = values.empty() ? 0 : values.front().size();
+  for (std::size_t c = 0; c < values.size(); ++c) {
+    if (values[c].size() != n) {
+      throw DataError({store, group + "/" + fields[c].name, std::to_string(values[c].size())},
+                      "column length differs from " + fields.front().name + "'s " + std::to_string(n) + " (run `sdm verify`)");
+    }
+  }
+  Table t(std::move(columns));
+  for (std::size_t r = 0; r < n; ++r) {
+    std::vector<Value> row;
+    row.reserve(values.size());
+    for (auto& col : values) row.push_back(std::move(col[r]));
+    t.add_row(std::move(row));
   }
   return t;
 }
@@ -245,24 +85,31 @@ std::vector<CellRecord> read_store_cells(const std::string& store) {
 
 namespace {
 
-/// "mean ± spread" of `v` (spread: the sample sd, or the s.e.m. = sd / sqrt(n)); one value alone: `single`(mean).
-std::string mean_spread(const std::vector<double>& v, bool sem, double* mean_out,
-                        const std::function<std::string(double)>& single) {
+constexpr double kNaN = std::numeric_limits<double>::quiet_NaN();
+
+/// Mean and sample sd (or s.e.m. = sd / sqrt(n)) of the values, with their count.
+Estimate estimate(const std::vector<double>& v, bool sem) {
+  Estimate e{kNaN, kNaN, static_cast<std::int64_t>(v.size()), static_cast<std::int64_t>(v.size())};
+  if (v.empty()) return e;
   double mean = 0, sq = 0;
   for (double x : v) mean += x;
   mean /= static_cast<double>(v.size());
   for (double x : v) sq += (x - mean) * (x - mean);
-  if (mean_out) *mean_out = mean;
-  if (v.size() < 2) return single(mean);
-  const double sd = std::sqrt(sq / static_cast<double>(v.size() - 1));
-  char buf[64];
-  std::snprintf(buf, sizeof buf, "%.3f \u00b1 %.3f", mean, sem ? sd / std::sqrt(static_cast<double>(v.size())) : sd);
-  return buf;
+  e.mean = mean;
+  if (v.size() > 1) {
+    const double sd = std::sqrt(sq / static_cast<double>(v.size() - 1));
+    e.spread = sem ? sd / std::sqrt(static_cast<double>(v.size())) : sd;
+  }
+  return e;
 }
+
+TableColumn text_column(const std::string& name) { return {name, ColumnKind::kText}; }
+TableColumn int_column(const std::string& name) { return {name, ColumnKind::kInt}; }
+TableColumn real_column(const std::string& name) { return {name, ColumnKind::kReal}; }
 
 }  // namespace
 
-TextTable summary_table(const std::vector<CellRecord>& cells) {
+Table summary_table(const std::vector<CellRecord>& cells) {
   using Key = std::tuple<std::string, std::string, std::string, std::string, std::string>;
   struct Acc {
     int done = 0, failed = 0, other = 0;
@@ -286,26 +133,24 @@ TextTable summary_table(const std::vector<CellRecord>& cells) {
       ++a.other;
     }
   }
-  TextTable t;
-  t.header = {"model", "preset", "strategy", "protocol", "split", "done", "failed"};
-  for (const auto& m : shown) t.header.push_back(m);
+  Table t({text_column("model"), text_column("preset"), text_column("strategy"), text_column("protocol"),
+           text_column("split"), int_column("done"), int_column("failed")});
+  for (const auto& m : shown) add_metric_column(t, m, "sd");
   for (const auto& [key, a] : groups) {
-    std::vector<std::string> row{std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key),
-                                 std::get<4>(key), std::to_string(a.done), std::to_string(a.failed)};
+    std::vector<Value> row{std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key), std::get<4>(key),
+                           std::int64_t{a.done}, std::int64_t{a.failed}};
     for (const auto& m : shown) {
-      auto it = a.values.find(m);
-      if (it == a.values.end() || it->second.empty()) {
-        row.push_back("NaN");
-        continue;
-      }
-      row.push_back(mean_spread(it->second, false, nullptr, format_number));
+      const auto it = a.values.find(m);
+      Estimate e = estimate(it == a.values.end() ? std::vector<double>{} : it->second, false);
+      e.of = a.done;  // the done cells whose metric was NaN are not in the mean
+      row.emplace_back(e);
     }
-    t.rows.push_back(std::move(row));
+    t.add_row(std::move(row));
   }
   return t;
 }
 
-TextTable leakage_table(const std::vector<CellRecord>& cells) {
+Table leakage_table(const std::vector<CellRecord>& cells) {
   using Key = std::tuple<std::string, std::string, std::string, std::string>;
   const std::vector<std::string> metrics{"f1", "auroc"};
   // key -> split -> metric -> values
@@ -319,38 +164,54 @@ TextTable leakage_table(const std::vector<CellRecord>& cells) {
       if (!std::isnan(v)) by_metric[m].push_back(v);
     }
   }
-  auto mean = [](const std::vector<double>& v) {
-    if (v.empty()) return std::numeric_limits<double>::quiet_NaN();
-    double s = 0;
-    for (double x : v) s += x;
-    return s / static_cast<double>(v.size());
-  };
-  TextTable t;
-  t.header = {"model", "preset", "strategy", "protocol"};
+  auto mean = [](const std::vector<double>& v) { return v.empty() ? kNaN : estimate(v, false).mean; };
+  Table t({text_column("model"), text_column("preset"), text_column("strategy"), text_column("protocol")});
   for (const auto& m : metrics) {
-    for (const char* part : {"_cell", "_sample", "_gap"}) t.header.push_back(m + part);
+    for (const char* part : {"_cell", "_sample", "_gap"}) t.add_column(real_column(m + part));
   }
   for (auto& [key, splits] : groups) {
     if (!splits.count("cell") || !splits.count("sample")) continue;
-    std::vector<std::string> row{std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key)};
+    std::vector<Value> row{std::get<0>(key), std::get<1>(key), std::get<2>(key), std::get<3>(key)};
     for (const auto& m : metrics) {
       const double a = mean(splits["cell"][m]), b = mean(splits["sample"][m]);
-      for (double v : {a, b, a - b}) row.push_back(format_number(v));
+      for (double v : {a, b, a - b}) row.emplace_back(v);
     }
-    t.rows.push_back(std::move(row));
+    t.add_row(std::move(row));
   }
   return t;
 }
 
-TextTable cost_table(const std::vector<CellRecord>& cells) {
-  TextTable t;
-  t.header = {"cell_id", "model", "strategy", "protocol", "test_group", "status", "wall_s", "cpu_s", "peak_rss_mb",
-              "gpu_s", "device", "rank", "host"};
+Table cost_table(const std::vector<CellRecord>& cells) {
+  Table t({text_column("cell_id"), text_column("model"), text_column("strategy"), text_column("protocol"),
+           text_column("test_group"), text_column("status"), real_column("wall_s"), real_column("cpu_s"),
+           real_column("peak_rss_mb"), real_column("gpu_s"), text_column("device"), int_column("rank"),
+           text_column("host")});
   for (const auto& c : cells) {
-    t.rows.push_back({c.text("cell_id"), c.text("model"), c.text("strategy"), c.text("protocol"), c.text("test_group"),
-                      c.text("status"), format_number(c.real("wall_s")), format_number(c.real("cpu_s")),
-                      format_number(c.real("peak_rss_mb")), format_number(c.real("gpu_s")), c.text("device"),
-                      std::to_string(c.integer("rank")), c.text("host")});
+    t.add_row({c.text("cell_id"), c.text("model"), c.text("strategy"), c.text("protocol"), c.text("test_group"),
+               c.text("status"), c.real("wall_s"), c.real("cpu_s"), c.real("peak_rss_mb"), c.real("gpu_s"),
+               c.text("device"), c.integer("rank"), c.text("host")});
+  }
+  return t;
+}
+
+Table curves_table(const std::vector<CellRecord>& cells, const std::map<std::string, CellPredictions>& predictions) {
+  Table t({text_column("cell_id"), text_column("model"), text_column("preset"), text_column("strategy"),
+           text_column("protocol"), text_column("split"), int_column("fold"), text_column("test_group"),
+           int_column("seed"), text_column("curve"), int_column("point"), real_column("x"), real_column("y"),
+           real_column("threshold")});
+  for (const auto& c : cells) {
+    if (c.text("status") != "done") continue;
+    const auto it = predictions.find(c.text("cell_id"));
+    if (it == predictions.end()) continue;
+    const auto& p = it->second;
+    for (const char* curve : {"roc", "pr"}) {
+      const auto points = std::string(curve) == "roc" ? roc_curve(p.y_true, p.y_score) : pr_curve(p.y_true, p.y_score);
+      for (std::size_t i = 0; i < points.size(); ++i) {
+        t.add_row({c.text("cell_id"), c.text("model"), c.text("preset"), c.text("strategy"), c.text("protocol"),
+                   c.text("split"), c.integer("fold"), c.text("test_group"), c.integer("seed"), std::string(curve),
+                   static_cast<std::int64_t>(i), points[i].x, points[i].y, points[i].threshold});
+      }
+    }
   }
   return t;
 }
@@ -365,17 +226,31 @@ void check_ci(const CiOptions& ci) {
   }
 }
 
-std::string interval_text(const std::vector<double>& values, const std::vector<std::pair<std::string, std::string>>& cells,
-                          const std::string& metric, const CiOptions& ci) {
-  const auto bracket = [](double low, double high) { return "[" + format_number(low) + ", " + format_number(high) + "]"; };
+TableColumn ci_column(const std::string& name, const CiOptions& ci) {
+  TableColumn c{name + "_ci", ColumnKind::kBounds};
+  c.label = name + " 95% CI (" + ci.over + ")";
+  c.counts_cells = ci.over == "cells";
+  return c;
+}
+
+void add_metric_column(Table& table, const std::string& name, const std::string& spread, const CiOptions& ci) {
+  TableColumn c{name, ColumnKind::kEstimate};
+  c.spread = spread;
+  c.best_in_bold = true;
+  table.add_column(c);
+  if (!ci.over.empty()) table.add_column(ci_column(name, ci));
+}
+
+Bounds interval_bounds(const std::vector<double>& values, const std::vector<std::pair<std::string, std::string>>& cells,
+                       const std::string& metric, const CiOptions& ci) {
   if (ci.over == "units") {
     std::vector<double> defined;
     for (double v : values) {
       if (!std::isnan(v)) defined.push_back(v);
     }
-    if (defined.empty()) return "NaN";
+    if (defined.empty()) return {kNaN, kNaN, -1, ""};
     const Interval i = bootstrap_mean_ci(defined, ci.resamples, 0.95, ci.seed);
-    return bracket(i.low, i.high);
+    return {i.low, i.high, -1, ""};
   }
   // cells: the group's test cells, resampled with replacement; the metric on each resample
   std::vector<std::int8_t> y;
@@ -389,7 +264,7 @@ std::string interval_text(const std::vector<double>& values, const std::vector<s
       score.push_back(it->second.y_score[i]);
     }
   }
-  if (y.empty()) return "NaN (no predictions)";
+  if (y.empty()) return {kNaN, kNaN, 0, "no predictions"};
   SplitMix rng{ci.seed};
   std::vector<double> stats;
   std::vector<std::int8_t> ry(y.size());
@@ -403,13 +278,16 @@ std::string interval_text(const std::vector<double>& values, const std::vector<s
     const double v = binary_metrics(ry, rs).value(metric);
     if (!std::isnan(v)) stats.push_back(v);
   }
-  if (stats.size() < static_cast<std::size_t>(ci.resamples) / 2) return "NaN (metric undefined on most resamples)";
+  const auto n = static_cast<std::int64_t>(y.size());
+  if (stats.size() < static_cast<std::size_t>(ci.resamples) / 2) {
+    return {kNaN, kNaN, n, "metric undefined on most resamples"};
+  }
   std::sort(stats.begin(), stats.end());
-  return bracket(percentile_sorted(stats, 0.025), percentile_sorted(stats, 0.975)) + " (" + std::to_string(y.size()) + " cells)";
+  return {percentile_sorted(stats, 0.025), percentile_sorted(stats, 0.975), n, ""};
 }
 
-TextTable pivot_table(const std::vector<CellRecord>& cells, const std::vector<std::string>& row_fields,
-                      const std::string& col_field, const std::string& metric, const CiOptions& ci) {
+Table pivot_table(const std::vector<CellRecord>& cells, const std::vector<std::string>& row_fields,
+                  const std::string& col_field, const std::string& metric, const CiOptions& ci) {
   check_ci(ci);
   std::map<std::vector<std::string>, std::map<std::string, std::vector<std::pair<std::string, std::string>>>> ids;
   std::map<std::vector<std::string>, std::map<std::string, std::vector<double>>> groups;
@@ -422,33 +300,31 @@ TextTable pivot_table(const std::vector<CellRecord>& cells, const std::vector<st
     columns.insert(col);
     const double v = c.real(metric);
     auto& values = groups[key][col];
-    if (!std::isnan(v)) values.push_back(v);
+    values.push_back(v);
     ids[key][col].emplace_back(c.text("cell_id"), "");
   }
-  TextTable t;
-  t.header = row_fields;
-  t.header.insert(t.header.end(), columns.begin(), columns.end());
+  Table t;
+  for (const auto& f : row_fields) t.add_column(text_column(f));
+  for (const auto& col : columns) add_metric_column(t, col, "sem", ci);
   for (const auto& [key, by_col] : groups) {
-    std::vector<std::string> row = key;
-    std::vector<double> score(key.size(), std::nan(""));
+    std::vector<Value> row(key.begin(), key.end());
     for (const auto& col : columns) {
       const auto it = by_col.find(col);
-      if (it == by_col.end() || it->second.empty()) {
+      if (it == by_col.end()) {
         row.emplace_back();
-        score.push_back(std::nan(""));
+        if (!ci.over.empty()) row.emplace_back();
         continue;
       }
-      double mean = 0;
-      row.push_back(mean_spread(it->second, true, &mean, [](double m) {
-        char buf[32];
-        std::snprintf(buf, sizeof buf, "%.3f", m);
-        return std::string(buf);
-      }));
-      if (!ci.over.empty()) row.back() += " " + interval_text(it->second, ids.at(key).at(col), metric, ci);
-      score.push_back(mean);
+      std::vector<double> defined;
+      for (double v : it->second) {
+        if (!std::isnan(v)) defined.push_back(v);
+      }
+      Estimate e = estimate(defined, true);
+      e.of = static_cast<std::int64_t>(it->second.size());
+      row.emplace_back(e);
+      if (!ci.over.empty()) row.emplace_back(interval_bounds(it->second, ids.at(key).at(col), metric, ci));
     }
-    t.rows.push_back(std::move(row));
-    t.scores.push_back(std::move(score));
+    t.add_row(std::move(row));
   }
   return t;
 }
@@ -459,8 +335,8 @@ const std::vector<std::string>& metric_names() {
   return kNames;
 }
 
-TextTable compare_table(const std::vector<CellRecord>& a, const std::vector<CellRecord>& b, const std::string& metric,
-                        double tolerance, std::map<std::string, int>* counts) {
+Table compare_table(const std::vector<CellRecord>& a, const std::vector<CellRecord>& b, const std::string& metric,
+                    double tolerance, std::map<std::string, int>* counts) {
   using Key = std::tuple<std::string, std::string, std::string, std::string, std::string, std::int64_t, std::string,
                          std::int64_t>;
   const auto key_of = [](const CellRecord& c) {
@@ -475,17 +351,14 @@ TextTable compare_table(const std::vector<CellRecord>& a, const std::vector<Cell
     if (!c.text("model").empty()) in_b[key_of(c)] = &c;
   }
   std::map<std::string, int> n;
-  TextTable t;
-  t.header = {"model", "preset", "strategy", "protocol", "split", "test_group", "seed", metric + "_a", metric + "_b",
-              "delta", "verdict"};
-  const auto value = [&](const CellRecord* c) {
-    return c && c->text("status") == "done" ? c->real(metric) : std::numeric_limits<double>::quiet_NaN();
-  };
-  const auto row_of = [&](const Key& k, const CellRecord* x, const CellRecord* y, const std::string& verdict) {
+  Table t({text_column("model"), text_column("preset"), text_column("strategy"), text_column("protocol"),
+           text_column("split"), int_column("fold"), text_column("test_group"), int_column("seed"),
+           real_column(metric + "_a"), real_column(metric + "_b"), real_column("delta"), text_column("verdict")});
+  const auto value = [&](const CellRecord* c) { return c && c->text("status") == "done" ? c->real(metric) : kNaN; };
+  const auto add = [&](const Key& k, const CellRecord* x, const CellRecord* y, const std::string& verdict) {
     const double va = value(x), vb = value(y);
-    return std::vector<std::string>{std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k), std::get<4>(k),
-                                    std::get<6>(k), std::to_string(std::get<7>(k)), format_number(va), format_number(vb),
-                                    format_number(vb - va), verdict};
+    t.add_row({std::get<0>(k), std::get<1>(k), std::get<2>(k), std::get<3>(k), std::get<4>(k), std::get<5>(k),
+               std::get<6>(k), std::get<7>(k), va, vb, vb - va, verdict});
   };
   for (const auto& [k, x] : in_a) {
     const auto it = in_b.find(k);
@@ -494,18 +367,18 @@ TextTable compare_table(const std::vector<CellRecord>& a, const std::vector<Cell
     // every metric of the store is higher-is-better
     const std::string verdict = std::isnan(delta) ? "n/a" : std::abs(delta) <= tolerance ? "same" : delta > 0 ? "better" : "worse";
     ++n[verdict];
-    t.rows.push_back(row_of(k, x, it->second, verdict));
+    add(k, x, it->second, verdict);
   }
   for (const auto& [k, x] : in_a) {
     if (!in_b.count(k)) {
       ++n["only_a"];
-      t.rows.push_back(row_of(k, x, nullptr, "only in A"));
+      add(k, x, nullptr, "only in A");
     }
   }
   for (const auto& [k, y] : in_b) {
     if (!in_a.count(k)) {
       ++n["only_b"];
-      t.rows.push_back(row_of(k, nullptr, y, "only in B"));
+      add(k, nullptr, y, "only in B");
     }
   }
   if (counts) *counts = n;

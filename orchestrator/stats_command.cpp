@@ -1,12 +1,13 @@
 // `sdm stats`: paired tests between models over matched units, Friedman + Nemenyi, critical-difference diagrams.
 #include <CLI/CLI.hpp>
 
+#include <algorithm>
 #include <cctype>
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 
 #include "common/error.h"
+#include "common/text.h"
 #include "orchestrator/cd_diagram.h"
 #include "orchestrator/command.h"
 #include "orchestrator/stats_table.h"
@@ -40,11 +41,7 @@ std::string slug(const std::string& text) {
   return out;
 }
 
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream out(path);
-  out << text;
-  if (!out) throw IoError({path, "", ""}, "cannot write");
-}
+
 
 class StatsCommand final : public Command {
  public:
@@ -60,7 +57,13 @@ class StatsCommand final : public Command {
     app.add_option("--alpha", options_.alpha, "Significance level (Holm-adjusted p, Nemenyi CD)")->capture_default_str();
     app.add_option("--resamples", options_.resamples, "Bootstrap resamples of the median difference")->capture_default_str();
     app.add_option("--seed", options_.seed, "Bootstrap seed")->capture_default_str();
-    app.add_option("--format", format_, "text | csv | md | latex | json")->capture_default_str();
+    app.add_option("--format", format_, "text | csv | md | latex | json | html")->capture_default_str();
+    app.add_option("--what", what_,
+                   "friedman (one row per group: the omnibus test) | pairs (one row per pair) | ranks (each model's "
+                   "mean rank per group). Default: display formats show friedman and pairs; json writes one document "
+                   "with everything; csv needs one table per file, so without --what it needs --out F and writes "
+                   "F-friedman.csv, F-pairs.csv and F-ranks.csv");
+    app.add_option("--digits", digits_, "Display formats (text md latex html): decimals shown")->capture_default_str();
     app.add_option("--out", out_, "Write the tables here instead of stdout");
     app.add_option("--diagram", diagram_, "Write critical-difference diagrams: FILE.svg (one group) or FILE-<group>.svg");
   }
@@ -69,16 +72,38 @@ class StatsCommand final : public Command {
     if (!fs::exists(store_, ec)) throw IoError({store_, "", ""}, "no consolidated store; run `sdm consolidate` first");
     check_export_format(format_);
     if (options_.resamples < 1) throw ConfigError({"", "--resamples", std::to_string(options_.resamples)}, "must be at least 1");
+    check_digits(digits_);
+    const std::vector<std::string> tables{"friedman", "pairs", "ranks"};
+    if (!what_.empty() && std::find(tables.begin(), tables.end(), what_) == tables.end()) {
+      throw ConfigError({"<cli>", "--what", what_}, "unknown table; " + suggest(what_, tables));
+    }
+    if (what_.empty() && format_ == "csv" && out_.empty()) {
+      throw ConfigError({"<cli>", "--what", ""}, "a CSV file holds one table: choose --what friedman, pairs or ranks, "
+                                                 "or give --out F to write F-friedman.csv, F-pairs.csv and F-ranks.csv");
+    }
     options_.within = split_list(within_);
     const auto groups = compute_stats(read_store_cells(store_), read_store_breakdown(store_), options_);
-    std::string text;
-    if (format_ == "json") {
-      text = stats_json(groups, options_).dump(1) + "\n";
+    const auto table = [&](const std::string& what) {
+      return what == "friedman" ? stats_groups_table(groups, options_)
+             : what == "pairs"  ? stats_pairs_table(groups, options_)
+                                : stats_ranks_table(groups, options_);
+    };
+    const RenderOptions render_options{digits_};
+    if (!what_.empty()) {
+      write_output(render(table(what_), format_, render_options), out_);
+    } else if (format_ == "json") {
+      write_output(stats_json(groups, options_).dump(1) + "\n", out_);
+    } else if (format_ == "csv") {
+      const fs::path base(out_);
+      const std::string stem = (base.parent_path() / base.stem()).string();
+      for (const auto& what : tables) {
+        const std::string path = stem + "-" + what + ".csv";
+        write_output(render(table(what), format_, render_options), path);
+        std::cerr << "stats: wrote " << path << "\n";
+      }
     } else {
-      text = render(stats_groups_table(groups, options_), format_) + "\n" + render(stats_pairs_table(groups, options_), format_);
+      write_output(render(table("friedman"), format_, render_options) + "\n" + render(table("pairs"), format_, render_options), out_);
     }
-    if (out_.empty()) std::cout << text;
-    else write_file(out_, text);
     if (!diagram_.empty()) {
       const fs::path base(diagram_);
       for (const auto& g : groups) {
@@ -88,9 +113,10 @@ class StatsCommand final : public Command {
         }
         const std::string path = groups.size() == 1 ? diagram_
                                                     : (base.parent_path() / (base.stem().string() + "-" + slug(g.within) + ".svg")).string();
-        write_file(path, cd_diagram_svg(g.names, g.friedman.mean_ranks, g.critical_difference,
-                                        options_.metric + ", " + g.within + ": mean rank over " +
-                                            std::to_string(g.friedman.blocks) + " units"));
+        write_output(cd_diagram_svg(g.names, g.friedman.mean_ranks, g.critical_difference,
+                                    options_.metric + ", " + g.within + ": mean rank over " +
+                                        std::to_string(g.friedman.blocks) + " units"),
+                     path);
         std::cerr << "stats: wrote " << path << "\n";
       }
     }
@@ -98,7 +124,8 @@ class StatsCommand final : public Command {
   }
 
  private:
-  std::string store_, within_ = "strategy,protocol", format_ = "text", out_, diagram_;
+  std::string store_, within_ = "strategy,protocol", format_ = "text", what_, out_, diagram_;
+  int digits_ = 4;
   StatsOptions options_;
 };
 

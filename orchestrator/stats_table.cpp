@@ -148,33 +148,61 @@ std::vector<StatsGroup> compute_stats(const std::vector<CellRecord>& cells, cons
   return out;
 }
 
-TextTable stats_pairs_table(const std::vector<StatsGroup>& groups, const StatsOptions& options) {
-  TextTable t;
-  t.header = {join(options.within, " / "), "a", "b", "n", "dropped", "median " + options.metric + " (a - b)", "95% CI",
-              "W", "p", "p (Holm)", "verdict"};
+namespace {
+
+TableColumn labelled(const std::string& name, ColumnKind kind, const std::string& label) {
+  TableColumn c{name, kind};
+  c.label = label;
+  return c;
+}
+
+}  // namespace
+
+Table stats_pairs_table(const std::vector<StatsGroup>& groups, const StatsOptions& options) {
+  Table t({labelled("within", ColumnKind::kText, join(options.within, " / ")), TableColumn{"a", ColumnKind::kText},
+           TableColumn{"b", ColumnKind::kText}, TableColumn{"n", ColumnKind::kInt}, TableColumn{"dropped", ColumnKind::kInt},
+           labelled("median_diff", ColumnKind::kReal, "median " + options.metric + " (a - b)"),
+           labelled("ci", ColumnKind::kBounds, "95% CI"), labelled("statistic", ColumnKind::kReal, "W"),
+           TableColumn{"p", ColumnKind::kReal}, labelled("exact", ColumnKind::kInt, "exact p"),
+           labelled("p_holm", ColumnKind::kReal, "p (Holm)"), TableColumn{"verdict", ColumnKind::kText}});
   for (const auto& g : groups) {
     for (const auto& p : g.pairs) {
-      t.rows.push_back({g.within, p.a, p.b, std::to_string(p.n), std::to_string(p.dropped), format_number(p.median_diff),
-                        "[" + format_number(p.ci.low) + ", " + format_number(p.ci.high) + "]", format_number(p.test.statistic),
-                        format_number(p.test.p), format_number(p.p_holm), p.verdict});
+      t.add_row({g.within, p.a, p.b, p.n, p.dropped, p.median_diff, Bounds{p.ci.low, p.ci.high, -1, ""}, p.test.statistic,
+                 p.test.p, std::int64_t{p.test.exact ? 1 : 0}, p.p_holm, p.verdict});
     }
   }
   return t;
 }
 
-TextTable stats_groups_table(const std::vector<StatsGroup>& groups, const StatsOptions& options) {
-  TextTable t;
-  t.header = {join(options.within, " / "), options.by + "s", "units", "complete units", "Friedman chi2", "p",
-              "critical difference", "mean rank (1 = best " + options.metric + ")"};
+Table stats_groups_table(const std::vector<StatsGroup>& groups, const StatsOptions& options) {
+  TableColumn ranks = labelled("mean_ranks", ColumnKind::kText, "mean rank (1 = best " + options.metric + ")");
+  ranks.display_only = true;  // the numbers are the ranks table's (`sdm stats --what ranks`)
+  Table t({labelled("within", ColumnKind::kText, join(options.within, " / ")),
+           labelled("compared", ColumnKind::kInt, options.by + "s"), TableColumn{"units", ColumnKind::kInt},
+           labelled("complete_units", ColumnKind::kInt, "complete units"),
+           labelled("friedman_statistic", ColumnKind::kReal, "Friedman chi2"), labelled("friedman_p", ColumnKind::kReal, "p"),
+           labelled("critical_difference", ColumnKind::kReal, "critical difference"),
+           labelled("duplicates", ColumnKind::kInt, "averaged duplicates"), ranks});
   for (const auto& g : groups) {
     std::vector<std::pair<double, std::string>> ranked;
     for (std::size_t i = 0; i < g.friedman.mean_ranks.size(); ++i) ranked.emplace_back(g.friedman.mean_ranks[i], g.names[i]);
     std::sort(ranked.begin(), ranked.end());
-    std::string ranks;
-    for (const auto& [r, name] : ranked) ranks += (ranks.empty() ? "" : ", ") + name + " " + format_number(r);
-    t.rows.push_back({g.within, std::to_string(g.names.size()), std::to_string(g.units), std::to_string(g.friedman.blocks),
-                      format_number(g.friedman.statistic), format_number(g.friedman.p), format_number(g.critical_difference),
-                      ranks});
+    std::string text;
+    for (const auto& [r, name] : ranked) text += (text.empty() ? "" : ", ") + name + " " + rounded_text(r, 2);
+    t.add_row({g.within, static_cast<std::int64_t>(g.names.size()), g.units, g.friedman.blocks, g.friedman.statistic,
+               g.friedman.p, g.critical_difference, g.duplicates, text});
+  }
+  return t;
+}
+
+Table stats_ranks_table(const std::vector<StatsGroup>& groups, const StatsOptions& options) {
+  Table t({labelled("within", ColumnKind::kText, join(options.within, " / ")), labelled("name", ColumnKind::kText, options.by),
+           labelled("mean_rank", ColumnKind::kReal, "mean rank (1 = best " + options.metric + ")"),
+           labelled("complete_units", ColumnKind::kInt, "complete units")});
+  for (const auto& g : groups) {
+    for (std::size_t i = 0; i < g.friedman.mean_ranks.size(); ++i) {
+      t.add_row({g.within, g.names[i], g.friedman.mean_ranks[i], g.friedman.blocks});
+    }
   }
   return t;
 }

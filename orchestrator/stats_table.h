@@ -52,9 +52,12 @@ struct StatsGroup {
 std::vector<StatsGroup> compute_stats(const std::vector<CellRecord>& cells, const std::vector<BreakdownEntry>& breakdown,
                                       const StatsOptions& options);
 
-/// Tables as the other exports render them: one row per pair, one row per group (the omnibus test).
-TextTable stats_pairs_table(const std::vector<StatsGroup>& groups, const StatsOptions& options);
-TextTable stats_groups_table(const std::vector<StatsGroup>& groups, const StatsOptions& options);
+/// Tables as the other exports render them: one row per pair (`--what pairs`), one row per group (the omnibus
+/// test, `--what friedman`; its mean-rank summary is for display, the numbers are in the next table), one row per
+/// group and compared value with its mean rank (`--what ranks`).
+Table stats_pairs_table(const std::vector<StatsGroup>& groups, const StatsOptions& options);
+Table stats_groups_table(const std::vector<StatsGroup>& groups, const StatsOptions& options);
+Table stats_ranks_table(const std::vector<StatsGroup>& groups, const StatsOptions& options);
 nlohmann::json stats_json(const std::vector<StatsGroup>& groups, const StatsOptions& options);
 
 }  // namespace sdm::orchestrator

@@ -114,17 +114,6 @@ class StatusCommand final : public Command {
   bool json_ = false;
 };
 
-/// `text` to `path`, or to stdout when `path` is empty.
-void write_or_print(const std::string& text, const std::string& path) {
-  if (path.empty()) {
-    std::cout << text;
-    return;
-  }
-  std::ofstream out(path);
-  out << text;
-  if (!out) throw IoError({path, "", ""}, "cannot write");
-}
-
 /// Throws ConfigError (with a suggestion) unless `metric` is a metric column of the store.
 void check_metric(const std::string& metric) {
   const auto& metrics = metric_names();
@@ -134,8 +123,8 @@ void check_metric(const std::string& metric) {
 }
 
 const std::vector<std::string>& export_kinds() {
-  static const std::vector<std::string> kKinds{"cells",   "predictions", "breakdown", "cost", "cost-summary",
-                                               "overhead", "summary", "leakage", "pivot"};
+  static const std::vector<std::string> kKinds{"cells",   "predictions", "breakdown", "cost",  "cost-summary",
+                                               "overhead", "summary",     "leakage",   "pivot", "curves"};
   return kKinds;
 }
 
@@ -144,24 +133,30 @@ class ExportCommand final : public Command {
   const char* name() const override { return "export"; }
   const char* summary() const override {
     return "Write a store's cells, predictions, per-dataset breakdown, cost, summary (grouped by model, setting, "
-           "tissue, therapy, cancer type) or cell-vs-sample leakage as csv/md/latex/json/html";
+           "tissue, therapy, cancer type), cell-vs-sample leakage or ROC/PR curve points as csv/json (lossless) or "
+           "text/md/latex/html (rounded)";
   }
   void configure(CLI::App& app) override {
     app.add_option("store", store_, "A consolidated store.h5")->required();
     app.add_option("--what", what_,
                    "cells | predictions | breakdown | cost (per cell) | cost-summary (per model: hours, cells/h, metric "
-                   "per device-hour) | overhead (sweep span vs cell time) | summary | leakage | pivot")
+                   "per device-hour) | overhead (sweep span vs cell time) | summary | leakage | pivot | curves (ROC and "
+                   "PR points per cell). Default: cells for csv/json, the study's summary table (--what summary "
+                   "--layout paper) for text/md/latex/html");
+    app.add_option("--format", format_,
+                   "csv | json (lossless: every number reads back exactly, one table per file) | md | latex | text | "
+                   "html (rounded to --digits)")
         ->capture_default_str();
-    app.add_option("--format", format_, "csv | md | latex | json | text | html")->capture_default_str();
+    app.add_option("--digits", digits_, "Display formats: decimals shown (significant digits for hours)")->capture_default_str();
     app.add_option("--out", out_, "Write here instead of stdout");
     app.add_option("--by", by_,
                    "summary: group by these fields (comma-separated): model preset strategy protocol split seed "
                    "test_group, and per test dataset: dataset tissue therapy cancer_type cancer_level2 regimen (from "
                    "the sweep's catalog); each group's mean \u00b1 s.e.m. over folds and seeds with n");
     app.add_option("--layout", layout_,
-                   "summary: long (a row per group) | paper (a row per model, a column per setting "
-                   "and --by value, as the study's tables)")
-        ->capture_default_str();
+                   "summary: long (a row per group; the default with --what summary) | paper (a row per model, a "
+                   "column per setting and --by value, as the study's tables; the default of display formats "
+                   "without --what)");
     app.add_option("--catalog", catalog_,
                    "The dataset catalog for tissue/therapy/cancer_type (default: the one the "
                    "sweep used, from the store's sweep_yaml)");
@@ -190,7 +185,7 @@ class ExportCommand final : public Command {
       predictions = read_store_predictions(store_);
       ci.predictions = &predictions;
     }
-    TextTable table;
+    Table table;
     if (what_ == "cells") {
       table = read_store_group(store_, "cells", cell_fields());
     } else if (what_ == "predictions") {
@@ -214,10 +209,12 @@ class ExportCommand final : public Command {
       table = plan.paper ? paper_table(obs, plan.by, plan.metrics.front(), ci) : grouped_table(obs, plan.by, plan.metrics, ci);
     } else if (what_ == "leakage") {
       table = leakage_table(read_store_cells(store_));
+    } else if (what_ == "curves") {
+      table = curves_table(read_store_cells(store_), read_store_predictions(store_));
     } else {  // pivot
       table = pivot_table(read_store_cells(store_), plan.rows, cols_, plan.metrics.front(), ci);
     }
-    write_or_print(render(table, format_), out_);
+    write_output(render(table, format_, RenderOptions{digits_}), out_);
     return 0;
   }
 
@@ -229,9 +226,14 @@ class ExportCommand final : public Command {
 
   /// Every option check, in one place and before the store is read: an unknown kind, format, field or metric,
   /// or an option the chosen table does not take, is a ConfigError naming the option.
-  Plan check_options() const {
+  Plan check_options() {
     Plan plan;
     check_export_format(format_);
+    check_digits(digits_);
+    // what a reader wants from a display format is the study's table; a program reading csv/json, every cell
+    const bool display_default = what_.empty() && !is_machine_format(format_);
+    if (what_.empty()) what_ = display_default ? "summary" : "cells";
+    if (layout_.empty()) layout_ = display_default ? "paper" : "long";
     if (std::find(export_kinds().begin(), export_kinds().end(), what_) == export_kinds().end()) {
       throw ConfigError({"<cli>", "--what", what_}, "unknown table; " + suggest(what_, export_kinds()));
     }
@@ -281,8 +283,8 @@ class ExportCommand final : public Command {
     return plan;
   }
 
-  std::string store_, what_ = "cells", format_ = "csv", out_, by_, layout_ = "long", catalog_, ci_;
-  int resamples_ = 1000;
+  std::string store_, what_, format_ = "csv", out_, by_, layout_, catalog_, ci_;
+  int resamples_ = 1000, digits_ = 4;
   std::string rows_ = "model,strategy", cols_ = "test_group", metric_;
 };
 
@@ -296,11 +298,13 @@ class CompareCommand final : public Command {
     app.add_option("--metric", metric_, "f1 | auroc | auprc | precision | recall | accuracy | balanced_accuracy | mcc")
         ->capture_default_str();
     app.add_option("--tolerance", tolerance_, "|B - A| up to this is `same`")->capture_default_str()->check(CLI::NonNegativeNumber);
-    app.add_option("--format", format_, "text | csv | md | latex | json")->capture_default_str();
+    app.add_option("--format", format_, "text | csv | md | latex | json | html")->capture_default_str();
+    app.add_option("--digits", digits_, "Display formats: decimals shown")->capture_default_str();
     app.add_option("--out", out_, "Write the table here instead of stdout");
   }
   int run(const RunContext&) override {
     check_export_format(format_);
+    check_digits(digits_);
     check_metric(metric_);
     for (const auto& s : {a_, b_}) {
       std::error_code ec;
@@ -308,7 +312,7 @@ class CompareCommand final : public Command {
     }
     std::map<std::string, int> n;
     const auto table = compare_table(read_store_cells(a_), read_store_cells(b_), metric_, tolerance_, &n);
-    write_or_print(render(table, format_), out_);
+    write_output(render(table, format_, RenderOptions{digits_}), out_);
     std::cerr << "compare " << metric_ << ": " << n["better"] << " better, " << n["worse"] << " worse, " << n["same"]
               << " same, " << n["n/a"] << " not comparable (NaN or failed), " << n["only_a"] << " only in A, "
               << n["only_b"] << " only in B" << std::endl;
@@ -318,6 +322,7 @@ class CompareCommand final : public Command {
  private:
   std::string a_, b_, metric_ = "f1", format_ = "text", out_;
   double tolerance_ = 1e-9;
+  int digits_ = 4;
 };
 
 class ConsolidateCommand final : public Command {

@@ -180,12 +180,14 @@ void print_dry_run(const jobs::Expansion& expansion, const std::vector<jobs::Cel
     return;
   }
   std::cout << "cells: " << cells.size() << "\n";
-  TextTable t;
-  t.header = {"#", "cell_id", "model", "preset", "strategy", "protocol", "split", "fold", "test_group", "seed"};
+  Table t;
+  for (const char* name : {"#", "cell_id", "model", "preset", "strategy", "protocol", "split", "fold", "test_group", "seed"}) {
+    t.add_column({name, ColumnKind::kText});
+  }
   for (std::size_t i = 0; i < cells.size(); ++i) {
     const auto& c = cells[i];
-    t.rows.push_back({std::to_string(i + 1), c.id.substr(0, 12), c.model, c.preset, c.strategy, c.protocol, c.split,
-                      c.fold < 0 ? "-" : std::to_string(c.fold), c.test_group, std::to_string(c.seed)});
+    t.add_row({std::to_string(i + 1), c.id.substr(0, 12), c.model, c.preset, c.strategy, c.protocol, c.split,
+               c.fold < 0 ? std::string("-") : std::to_string(c.fold), c.test_group, std::to_string(c.seed)});
   }
   std::cout << render(t, "text");
   for (const auto& d : expansion.dropped) std::cout << "dropped: " << d << "\n";
@@ -734,7 +736,7 @@ int run_sweep(const SweepOptions& options, MPI_Comm comm) {
   }
   const auto cells = read_store_cells(store);
   std::cout << render(summary_table(cells), "text") << std::flush;
-  if (const auto leakage = leakage_table(cells); !leakage.rows.empty()) {
+  if (const auto leakage = leakage_table(cells); !leakage.empty()) {
     std::cout << "\ncell split vs sample split on the same data (gap = cell - sample):\n" << render(leakage, "text") << std::flush;
   }
   prepared->lock->release();

@@ -30,9 +30,10 @@ void append_rows(Embeddings& e, const torch::Tensor& cell, const std::vector<std
 }  // namespace
 
 LoadedModel LoadedModel::load(const std::string& model, const nlohmann::json& config, const std::string& weights,
-                              const std::string& vocab, bool strict) {
+                              const std::string& vocab, bool strict, const std::vector<std::string>& pinned) {
   EncoderFiles files;
   files.weights = weights;
+  files.pinned = pinned;
   files.vocab = vocab;
   files.load.strict = strict;
   return {model, config, std::shared_ptr<Encoder>(make_encoder(model, config, files))};

@@ -31,8 +31,9 @@ struct LoadedModel {
   std::string name;
   nlohmann::json config;
   std::shared_ptr<Encoder> encoder;
+  /// `pinned`: the config keys a user set (jobs::pinned_keys); sizes not pinned follow the checkpoint.
   static LoadedModel load(const std::string& model, const nlohmann::json& config, const std::string& weights,
-                          const std::string& vocab, bool strict);
+                          const std::string& vocab, bool strict, const std::vector<std::string>& pinned = {});
 };
 
 struct TokenizedCells;

@@ -150,7 +150,8 @@ std::vector<double> predict_encoder(const nlohmann::json& m, const std::string& 
   const auto& model = m.at("model");
   const std::string weights = checked_file(model, "weights", options.weights);
   const std::string vocab = checked_file(model, "vocab", options.vocab);
-  LoadedModel loaded = LoadedModel::load(model.at("name"), model.at("config"), weights, vocab, false);
+  LoadedModel loaded = LoadedModel::load(model.at("name"), model.at("config"), weights, vocab, false,
+                                         model.value("pinned", std::vector<std::string>{}));
   const std::string params = dir + "/" + m.at("parameters").get<std::string>();
   NamedArrays head;
   if (m.value("lora", false)) {

@@ -44,6 +44,7 @@ nlohmann::json manifest_base(const nlohmann::json& task) {
   const auto files = task.value("model_files", nlohmann::json::object());
   model["weights"] = files.value("weights", "");
   model["vocab"] = files.value("vocab", "");
+  model["pinned"] = files.value("pinned", nlohmann::json::array());
   return {{"cell_id", task.at("cell_id")},   {"model", model},
           {"strategy", config.at("strategy")}, {"data", config.at("data")},
           {"seed", config.at("seed")},         {"train_datasets", config.at("train_datasets")},

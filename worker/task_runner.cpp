@@ -322,7 +322,8 @@ FineTuneResult lora_share(const nlohmann::json& task, WorkerState& state, TokenP
   std::string error;
   try {
     // A fresh copy per cell: merging the adapters changes its weights.
-    loaded = LoadedModel::load(model.at("name"), model.at("config"), files.value("weights", ""), files.value("vocab", ""), false);
+    loaded = LoadedModel::load(model.at("name"), model.at("config"), files.value("weights", ""), files.value("vocab", ""), false,
+                               files.value("pinned", std::vector<std::string>{}));
     data = tokenize_pool(task, state, loaded);
     split = split_for(config, data.pool, &note);
   } catch (const std::exception& e) {
@@ -412,8 +413,9 @@ nlohmann::json run_embed(const nlohmann::json& task, WorkerState& state) {
     const std::string model_key = model.dump() + task.at("model_files").dump();
     if (model_key != state.model_key) {
       state.model_key.clear();
-      state.model = LoadedModel::load(model.at("name"), model.at("config"), task.at("model_files").value("weights", ""),
-                                      task.at("model_files").value("vocab", ""), false);
+      const auto& files = task.at("model_files");
+      state.model = LoadedModel::load(model.at("name"), model.at("config"), files.value("weights", ""),
+                                      files.value("vocab", ""), false, files.value("pinned", std::vector<std::string>{}));
       state.model_key = model_key;
     }
     const DataOptions options = DataOptions::from_config(task.at("data"));

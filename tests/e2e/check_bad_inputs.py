@@ -214,6 +214,61 @@ case("10x indptr past the end", ["embed", "--model", "geneformer", "--preset", "
                                  os.path.join(WORK, "e.h5")], ["tenx_indptr.h5", "indptr"])
 
 
+
+# --- `sdm inspect` validates what it describes (issue 22): the files the reading commands refuse -------------
+def inspect_case(name, path, needle):
+    """`sdm inspect --json` of a damaged file: still a description, with `problems` naming the fault, exit 1."""
+    global passed
+    p = sdm(["inspect", "--json", path])
+    bad = []
+    try:
+        problems = json.loads(p.stdout)["problems"]
+    except (ValueError, KeyError):
+        problems = None
+        bad.append("no JSON with a problems list on stdout")
+    if p.returncode != 1:
+        bad.append(f"exit {p.returncode} (want 1)")
+    if problems is not None and not any(needle in q for q in problems):
+        bad.append(f"problems {problems} lack {needle!r}")
+    if needle not in p.stderr or os.path.basename(path) not in p.stderr:
+        bad.append("stderr does not name the file and the fault")
+    if bad:
+        failures.append(f"inspect: {name}: {'; '.join(bad)}")
+        print(f"FAIL inspect: {name}: {'; '.join(bad)}")
+    else:
+        passed += 1
+        print(f"ok   inspect: {name}: {problems}")
+
+
+def no_indptr(f):
+    del f["X/indptr"]
+
+
+def claims_terabytes(f):
+    # X/data and X/indices as chunked datasets with no chunk written: 10^12 nonzeros in a header of a few bytes
+    n = 10 ** 12
+    for k, dt in (("data", "f4"), ("indices", "i4")):
+        del f["X/" + k]
+        f.create_dataset("X/" + k, shape=(n,), dtype=dt, chunks=(1024,))
+    ip = f["X/indptr"][()]
+    ip[-1] = n
+    del f["X/indptr"]
+    f["X/indptr"] = ip
+
+
+inspect_case("X without indptr", variant("inspect_no_indptr", no_indptr), "X/indptr is missing")
+inspect_case("X shape not obs x var", variant("inspect_shape", lambda f: f["X"].attrs.__setitem__(
+    "shape", np.array([f["obs/_index"].shape[0] + 5, f["var/_index"].shape[0]]))), "does not match obs x var")
+inspect_case("X claiming terabytes", variant("inspect_huge", claims_terabytes), "more than one read may allocate")
+inspect_case("X indptr too short", variant("inspect_indptr", short_indptr), "X/indptr has")
+inspect_case("10x indptr past the end", tenx_bad_indptr(os.path.join(WORK, "inspect_tenx.h5")), "indptr")
+p = sdm(["inspect", "--json", GOOD])
+if p.returncode == 0 and json.loads(p.stdout)["problems"] == []:
+    passed += 1
+    print("ok   inspect: a sound file: exit 0, problems []")
+else:
+    failures.append(f"inspect of a sound file: exit {p.returncode}: {p.stderr[-200:]}")
+
 vocab = os.path.join(WORK, "mouse_vocab.tsv")
 open(vocab, "w").write("<pad>\t0\n<mask>\t1\n<cls>\t2\n<eos>\t3\n" + "".join(f"Zfp{i}\t{4 + i}\n" for i in range(20)))
 case("genes with 0 % overlap with the model's vocabulary", embed(GOOD) + ["--vocab", vocab], ["P01.h5ad", "0 % overlap"])

@@ -127,12 +127,14 @@ expect(len(rows) == len(want), f"export --by ... tissue: one row per (setting, t
 for r in rows:
     every = want[((r["model"], r["strategy"], r["protocol"], r["split"]), r["tissue"])]
     vs = [v for v in every if not math.isnan(v)]  # a fold with one class of a dataset has no F1 there
+    # JSON is lossless and typed (CONTRACTS §19): numbers, the s.e.m. null for a single value
     sem = float(np.std(vs, ddof=1) / math.sqrt(len(vs))) if len(vs) > 1 else None
-    text_ = f"{np.mean(vs):.3f}" + (f" \u00b1 {sem:.3f}" if sem is not None else "")
-    text_ += f" (n={len(vs)})" if len(vs) < len(every) else ""
-    if r["f1"] != text_ or int(r["n"]) != len(every):
-        sys.exit(f"FAILED: export --by row {r} != mean \u00b1 s.e.m. {text_} (n {len(every)})")
-expect(True, "export --by model,strategy,protocol,split,tissue: every mean \u00b1 s.e.m. and n as computed here")
+    ok = (isinstance(r["n"], int) and r["n"] == len(every) and r["f1_n"] == len(vs) and
+          (r["f1"] is None if not vs else abs(r["f1"] - float(np.mean(vs))) <= 1e-12) and
+          (r["f1_sem"] is None if sem is None else abs(r["f1_sem"] - sem) <= 1e-12))
+    if not ok:
+        sys.exit(f"FAILED: export --by row {r} != mean {np.mean(vs)} \u00b1 s.e.m. {sem} (n {len(vs)} of {len(every)})")
+expect(True, "export --by model,strategy,protocol,split,tissue: every mean \u00b1 s.e.m. and n as computed here (1e-12)")
 bad = run(["export", store, "--what", "summary", "--by", "model,tisue"], check=False)
 expect(bad.returncode != 0 and "--by" in bad.stderr and "tissue" in bad.stderr, "an unknown --by field is an error with a suggestion")
 bad = run(["export", store, "--what", "summary", "--by", "model", "--metric", "f2"], check=False)

@@ -92,6 +92,10 @@ TEST_F(SpecTest, BadNamesAndValues) {
     EXPECT_NO_THROW(SweepSpec::parse(spec(std::string("  - {name: ") + m + ", preset: tiny}\n"), "t.yaml")) << m;
   }
   EXPECT_NO_THROW(SweepSpec::parse(spec("  - {name: scgpt, preset: tiny, config: {nlayers: 1}}\n"), "t.yaml"));
+  // what the spec set itself is pinned (a checkpoint must agree with it); the preset's values are not
+  const auto pinned = SweepSpec::parse(spec("  - {name: scgpt, preset: tiny, config: {nlayers: 1, ntoken: 99}}\n"), "t.yaml");
+  EXPECT_EQ(pinned.models.back().pinned, (std::vector<std::string>{"nlayers", "ntoken"}));
+  EXPECT_TRUE(SweepSpec::parse(spec("  - {name: scgpt, preset: tiny}\n"), "t.yaml").models.back().pinned.empty());
   EXPECT_THROW(SweepSpec::parse(spec("  - {name: scgpt, preset: huge}\n"), "t.yaml"), ConfigError);
   EXPECT_THROW(SweepSpec::parse(spec("  - {name: geneformer, config: {hidden_sise: 8}}\n"), "t.yaml"), ConfigError);
 }

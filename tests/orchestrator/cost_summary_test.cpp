@@ -31,11 +31,11 @@ TEST(CostSummary, PerModelHoursAndMetricPerDeviceHour) {
       cell("b", "done", 360, 360, 720, 0.9, 1, "2026-11-24T10:30:00.000Z", "2026-11-24T10:36:00.000Z"),
       cell("b", "failed", 360, 360, 720, std::nan(""), 2, "2026-11-24T10:30:00.000Z", "2026-11-24T10:36:00.000Z"),
       cell("c", "interrupted", 0, 0, 0, std::nan(""), 1, "", "")};
-  const TextTable t = cost_summary_table(cells, "f1");
-  ASSERT_EQ(t.rows.size(), 3u);
-  const auto col = [&](const std::string& name) {
-    return static_cast<std::size_t>(std::find(t.header.begin(), t.header.end(), name) - t.header.begin());
-  };
+  const Table table = cost_summary_table(cells, "f1");
+  ASSERT_EQ(table.size(), 3u);
+  // as display formats show it: 4 significant digits where hours are shown
+  const DisplayTable t = display_cells(table, 4);
+  const auto col = [&](const std::string& name) { return table.index(name); };
   // a: 2 cells, 1 wall-hour, 2 CPU-hours; mean f1 0.7 over 1 CPU-hour per cell
   EXPECT_EQ(t.rows[0][col("done")], "2");
   EXPECT_EQ(t.rows[0][col("wall h")], "1");
@@ -50,6 +50,10 @@ TEST(CostSummary, PerModelHoursAndMetricPerDeviceHour) {
   EXPECT_EQ(t.rows[1][col("f1 per device-h")], "4.5");
   // c never ran: no hours, no metric
   EXPECT_EQ(t.rows[2][col("f1 per device-h")], "NaN");
+  // and as machine formats hold it: numbers, not text
+  EXPECT_EQ(std::get<std::int64_t>(table.at(0, "done")), 2);
+  EXPECT_DOUBLE_EQ(std::get<double>(table.at(1, "f1 per device-h")), 4.5);
+  EXPECT_TRUE(std::isnan(std::get<double>(table.at(2, "f1 per device-h"))));
 
   const SweepSpan s = sweep_span(cells);
   EXPECT_EQ(s.cells, 4);

@@ -3,6 +3,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <random>
 
 #include "common/metrics.h"
@@ -31,6 +32,12 @@ const std::vector<double> kScore{0.9, 0.8, 0.4, 0.4};
 TEST(Curves, RocPointsByHandWithTiesAsOneStep) {
   const auto roc = roc_curve(kTruth, kScore);
   expect_points(roc, {{0, 0}, {0, 0.5}, {0.5, 0.5}, {1, 1}});
+  // each point's threshold is the lowest score called sensitive there (scikit-learn's roc_curve thresholds)
+  ASSERT_EQ(roc.size(), 4U);
+  EXPECT_TRUE(std::isinf(roc[0].threshold));
+  EXPECT_EQ(roc[1].threshold, 0.9);
+  EXPECT_EQ(roc[2].threshold, 0.8);
+  EXPECT_EQ(roc[3].threshold, 0.4);
   EXPECT_DOUBLE_EQ(trapezoid(roc), 0.625);
   EXPECT_DOUBLE_EQ(trapezoid(roc), roc_auc(kTruth, kScore));
 }

@@ -63,56 +63,75 @@ std::vector<BreakdownEntry> breakdown() {
           row("pb", "P01", 0.9), row("pb", "P02", 0.7), row("pb", "P03", 0.6)};
 }
 
+/// The table as display formats show it, with 3 decimals.
+std::vector<std::vector<std::string>> shown(const Table& t) { return display_cells(t, 3).rows; }
+std::vector<std::string> header(const Table& t) { return display_cells(t, 3).header; }
+
 TEST(Aggregate, MeanAndStandardErrorOfTheMean) {
   const Aggregate a = aggregate({0.8, 0.9, NAN});
   EXPECT_EQ(a.n, 2U);
   EXPECT_NEAR(a.mean, 0.85, 1e-12);
   EXPECT_NEAR(a.sem, 0.05, 1e-12);  // sd = 0.0707..., / sqrt(2)
-  EXPECT_EQ(format_mean_sem(a), "0.850 \u00b1 0.050");
+  const Estimate e = to_estimate(a, 3);
+  EXPECT_EQ(e.n, 2);
+  EXPECT_EQ(e.of, 3);
+  EXPECT_EQ(e.mean, a.mean);
+  EXPECT_EQ(e.spread, a.sem);
   const Aggregate one = aggregate({0.7});
   EXPECT_EQ(one.n, 1U);
   EXPECT_TRUE(std::isnan(one.sem));
-  EXPECT_EQ(format_mean_sem(one), "0.700");
-  EXPECT_EQ(format_mean_sem(aggregate({})), "");
+  EXPECT_EQ(aggregate({}).n, 0U);
+  EXPECT_TRUE(std::isnan(aggregate({}).mean));
 }
 
 TEST(GroupedTable, ByModelAndProtocolUsesEachDoneCellOnce) {
   const auto obs = observations(cells(), breakdown(), nullptr, {"model", "protocol"});
   ASSERT_EQ(obs.size(), 6U);  // the failed cell is left out
   const auto t = grouped_table(obs, {"model", "protocol"}, {"f1"});
-  ASSERT_EQ(t.header, (std::vector<std::string>{"model", "protocol", "n", "f1"}));
-  ASSERT_EQ(t.rows.size(), 3U);
+  ASSERT_EQ(header(t), (std::vector<std::string>{"model", "protocol", "n", "f1"}));
+  ASSERT_EQ(t.size(), 3U);
   // logreg cross-data: 0.8, 0.9, 0.6 -> mean 0.7667, sd 0.1528, s.e.m. 0.0882
-  EXPECT_EQ(t.rows[0], (std::vector<std::string>{"logreg", "cross-data", "3", "0.767 \u00b1 0.088"}));
+  EXPECT_EQ(shown(t)[0], (std::vector<std::string>{"logreg", "cross-data", "3", "0.767 \u00b1 0.088"}));
   // logreg pooled: 0.95, 0.85 -> 0.900 ± 0.050
-  EXPECT_EQ(t.rows[1], (std::vector<std::string>{"logreg", "pooled", "2", "0.900 \u00b1 0.050"}));
-  EXPECT_EQ(t.rows[2], (std::vector<std::string>{"mlp", "cross-data", "1", "0.500"}));
-  EXPECT_NEAR(t.scores[0][3], 0.766667, 1e-6);
+  EXPECT_EQ(shown(t)[1], (std::vector<std::string>{"logreg", "pooled", "2", "0.900 \u00b1 0.050"}));
+  EXPECT_EQ(shown(t)[2], (std::vector<std::string>{"mlp", "cross-data", "1", "0.500"}));
+  // the value itself, unrounded: (0.8 + 0.9 + 0.6) / 3 and its s.e.m.
+  const auto& f1 = std::get<Estimate>(t.at(0, "f1"));
+  EXPECT_DOUBLE_EQ(f1.mean, (0.8 + 0.9 + 0.6) / 3);
+  EXPECT_NEAR(f1.spread, 0.0881917, 1e-6);
+  EXPECT_EQ(f1.n, 3);
+  EXPECT_EQ(std::get<std::int64_t>(t.at(0, "n")), 3);
 }
 
 TEST(GroupedTable, BootstrapIntervalsOverUnitsAndOverTestCells) {
   const auto obs = observations(cells(), breakdown(), nullptr, {"model", "protocol"});
   const auto t = grouped_table(obs, {"model", "protocol"}, {"f1"}, CiOptions{"units", 500, 3, nullptr});
-  ASSERT_EQ(t.header.back(), "f1 95% CI (units)");
+  ASSERT_EQ(header(t).back(), "f1 95% CI (units)");
+  EXPECT_EQ(machine_columns(t).names.back(), "f1_ci_high");
   // logreg cross-data resamples {0.8, 0.9, 0.6}: the mean lies in [0.6, 0.9], the interval inside it and around 0.767
-  double low = 0, high = 0;
-  ASSERT_EQ(std::sscanf(t.rows[0].back().c_str(), "[%lf, %lf]", &low, &high), 2);
+  const auto& ci = std::get<Bounds>(t.at(0, "f1_ci"));
+  const double low = ci.low, high = ci.high;
   EXPECT_GE(low, 0.6);
   EXPECT_LE(high, 0.9);
   EXPECT_LT(low, 0.7667);
   EXPECT_GT(high, 0.7667);
   EXPECT_LT(low, high);
-  EXPECT_EQ(grouped_table(obs, {"model", "protocol"}, {"f1"}, CiOptions{"units", 500, 3, nullptr}).rows, t.rows);  // seeded
+  EXPECT_EQ(shown(grouped_table(obs, {"model", "protocol"}, {"f1"}, CiOptions{"units", 500, 3, nullptr})), shown(t));  // seeded
   // over test cells: a cell whose predictions are all right has F1 1 on every resample
   std::map<std::string, CellPredictions> predictions;
   for (const auto& o : obs) predictions[o.cell_id] = {{"P01", "P01", "P01", "P01"}, {1, 0, 1, 0}, {0.9, 0.1, 0.8, 0.3}};
   const auto c = grouped_table(obs, {"model", "protocol"}, {"f1"}, CiOptions{"cells", 200, 1, &predictions});
-  EXPECT_EQ(c.rows[0].back(), "[1.0000, 1.0000] (12 cells)");
-  // the paper layout and the pivot append the interval to each entry
+  EXPECT_EQ(shown(c)[0].back(), "[1.000, 1.000] (12 cells)");
+  const auto m = machine_columns(c);
+  ASSERT_EQ(m.names.size(), 10U);  // model protocol n f1 f1_sem f1_n f1_ci_low f1_ci_high f1_ci_cells f1_ci_note
+  EXPECT_EQ(m.names.back(), "f1_ci_note");
+  EXPECT_EQ(std::get<std::int64_t>(m.rows[0][m.names.size() - 2]), 12);
+  // the paper layout and the pivot follow each entry with its interval column
   const auto paper = paper_table(obs, {}, "f1", CiOptions{"cells", 200, 1, &predictions});
-  EXPECT_NE(paper.rows[0][1].find(" [1.0000, 1.0000] ("), std::string::npos) << paper.rows[0][1];
+  EXPECT_EQ(shown(paper)[0][2], "[1.000, 1.000] (12 cells)") << shown(paper)[0][2];
   const auto pivot = pivot_table(cells(), {"model"}, "protocol", "f1", CiOptions{"units", 200, 1, nullptr});
-  EXPECT_EQ(pivot.rows[0][1].rfind("0.767 \u00b1 0.088 [", 0), 0u) << pivot.rows[0][1];
+  EXPECT_EQ(shown(pivot)[0][1], "0.767 \u00b1 0.088");
+  EXPECT_EQ(shown(pivot)[0][2].rfind("[0.", 0), 0u) << shown(pivot)[0][2];
   EXPECT_THROW(grouped_table(obs, {"model"}, {"f1"}, CiOptions{"folds", 10, 0, nullptr}), ConfigError);
   EXPECT_THROW(grouped_table(obs, {"model"}, {"f1"}, CiOptions{"cells", 10, 0, nullptr}), ConfigError);
 }
@@ -122,40 +141,40 @@ TEST(GroupedTable, AMetricNaNOnSomeObservationsSaysHowManyItAveraged) {
   c.push_back(cell("x5", "mlp", "cross-data", "P01", NAN));  // F1 undefined there, AUROC (NaN + 0.1) too
   c.back().set("auroc", 0.7);
   const auto t = grouped_table(observations(c, breakdown(), nullptr, {"model"}), {"model"}, {"f1", "auroc"});
-  ASSERT_EQ(t.rows.size(), 2U);
+  ASSERT_EQ(t.size(), 2U);
   // mlp: x4 (F1 0.5, AUROC 0.6) and x5 (F1 NaN, AUROC 0.7)
-  EXPECT_EQ(t.rows[1], (std::vector<std::string>{"mlp", "2", "0.500 (n=1)", "0.650 \u00b1 0.050"}));
+  EXPECT_EQ(shown(t)[1], (std::vector<std::string>{"mlp", "2", "0.500 (n=1)", "0.650 \u00b1 0.050"}));
   const auto paper = paper_table(observations(c, breakdown(), nullptr, {}), {}, "f1");
-  EXPECT_EQ(paper.rows[1][1], "0.500 (n=1)");
+  EXPECT_EQ(shown(paper)[1][1], "0.500 (n=1)");
 }
 
 TEST(GroupedTable, TissueFromTheCatalogOfEachTestDataset) {
   const auto catalog = small_catalog();
   const auto obs = observations(cells(), breakdown(), &catalog, {"model", "tissue"});
   const auto t = grouped_table(obs, {"model", "tissue"}, {"f1", "auroc"});
-  ASSERT_EQ(t.rows.size(), 3U);
+  ASSERT_EQ(t.size(), 3U);
   // logreg, bone marrow: cross-data P01 (0.8, 0.9); pooled a: mean(P01 1.0, P02 0.8) = 0.9, pooled b: mean(0.9,
   // 0.7) = 0.8 -> {0.8, 0.9, 0.9, 0.8}: mean 0.85, sd 0.0577, s.e.m. 0.0289
-  EXPECT_EQ(t.rows[0],
+  EXPECT_EQ(shown(t)[0],
             (std::vector<std::string>{"logreg", "bone marrow", "4", "0.850 \u00b1 0.029", "0.950 \u00b1 0.029"}));
   // logreg, cell line: cross-data P03 0.6; pooled a P03 0.9, b P03 0.6 -> {0.6, 0.9, 0.6}: 0.7 ± 0.1
-  EXPECT_EQ(t.rows[1],
+  EXPECT_EQ(shown(t)[1],
             (std::vector<std::string>{"logreg", "cell line", "3", "0.700 \u00b1 0.100", "0.800 \u00b1 0.100"}));
-  EXPECT_EQ(t.rows[2], (std::vector<std::string>{"mlp", "cell line", "1", "0.500", "0.600"}));
+  EXPECT_EQ(shown(t)[2], (std::vector<std::string>{"mlp", "cell line", "1", "0.500", "0.600"}));
 }
 
 TEST(GroupedTable, TherapyAndCancerTypeMapThroughTheCatalog) {
   const auto catalog = small_catalog();
   const auto therapy = grouped_table(observations(cells(), breakdown(), &catalog, {"therapy"}), {"therapy"}, {"f1"});
-  ASSERT_EQ(therapy.rows.size(), 3U);
+  ASSERT_EQ(therapy.size(), 3U);
   // immunotherapy = P02 only: pooled a 0.8, b 0.7 (no cross-data cell held P02 out: that one failed)
-  EXPECT_EQ(therapy.rows[1], (std::vector<std::string>{"immunotherapy", "2", "0.750 \u00b1 0.050"}));
+  EXPECT_EQ(shown(therapy)[1], (std::vector<std::string>{"immunotherapy", "2", "0.750 \u00b1 0.050"}));
   const auto cancer =
       grouped_table(observations(cells(), breakdown(), &catalog, {"cancer_type"}), {"cancer_type"}, {"f1"});
-  ASSERT_EQ(cancer.rows.size(), 2U);
-  EXPECT_EQ(cancer.rows[0][0], "MM");
-  EXPECT_EQ(cancer.rows[1][0], "breast");
-  EXPECT_EQ(cancer.rows[1][1], "4");  // x3, x4 and both pooled folds on P03
+  ASSERT_EQ(cancer.size(), 2U);
+  EXPECT_EQ(shown(cancer)[0][0], "MM");
+  EXPECT_EQ(shown(cancer)[1][0], "breast");
+  EXPECT_EQ(shown(cancer)[1][1], "4");  // x3, x4 and both pooled folds on P03
 }
 
 TEST(GroupedTable, ADatasetMissingFromTheCatalogIsAnErrorNamingIt) {
@@ -192,25 +211,29 @@ TEST(GroupFields, UnknownFieldOrMetricIsAConfigErrorWithASuggestion) {
 TEST(PaperTable, RowsAreModelsColumnsAreSettingsAndTheBestIsBoldInLatex) {
   const auto catalog = small_catalog();
   const auto t = paper_table(observations(cells(), breakdown(), nullptr, {}), {}, "f1");
-  ASSERT_EQ(t.header, (std::vector<std::string>{"model", "freeze \u00b7 cross-data", "freeze \u00b7 pooled/cell"}));
-  ASSERT_EQ(t.rows.size(), 2U);
-  EXPECT_EQ(t.rows[0], (std::vector<std::string>{"logreg", "0.767 \u00b1 0.088", "0.900 \u00b1 0.050"}));
-  EXPECT_EQ(t.rows[1], (std::vector<std::string>{"mlp", "0.500", ""}));
-  const std::string latex = render(t, "latex");
+  ASSERT_EQ(header(t), (std::vector<std::string>{"model", "freeze \u00b7 cross-data", "freeze \u00b7 pooled/cell"}));
+  ASSERT_EQ(t.size(), 2U);
+  EXPECT_EQ(shown(t)[0], (std::vector<std::string>{"logreg", "0.767 \u00b1 0.088", "0.900 \u00b1 0.050"}));
+  EXPECT_EQ(shown(t)[1], (std::vector<std::string>{"mlp", "0.500", ""}));
+  const std::string latex = render(t, "latex", {3});
   EXPECT_NE(latex.find("\\textbf{0.767 $\\pm$ 0.088}"), std::string::npos) << latex;
   EXPECT_EQ(latex.find("\\textbf{0.500}"), std::string::npos) << latex;
+  // the default display rounding is 4 decimals; the same table in Markdown bolds the same entries
+  EXPECT_NE(render(t, "latex").find("\\textbf{0.7667 $\\pm$ 0.0882}"), std::string::npos);
+  EXPECT_NE(render(t, "md").find("**0.7667 \u00b1 0.0882**"), std::string::npos) << render(t, "md");
   // split further by tissue: setting · tissue columns
   const auto by_tissue = paper_table(observations(cells(), breakdown(), &catalog, {"tissue"}), {"tissue"}, "f1");
-  EXPECT_EQ(by_tissue.header[1], "freeze \u00b7 cross-data \u00b7 bone marrow");
-  EXPECT_EQ(by_tissue.header.size(), 5U);
+  EXPECT_EQ(header(by_tissue)[1], "freeze \u00b7 cross-data \u00b7 bone marrow");
+  EXPECT_EQ(header(by_tissue).size(), 5U);
 }
 
 TEST(Html, ExportFormatRendersASortableTableWithTheBestInStrong) {
-  TextTable t;
-  t.header = {"model", "f1"};
-  t.rows = {{"a<b", "0.5"}, {"c", "0.9"}};
-  t.scores = {{NAN, 0.5}, {NAN, 0.9}};
-  const std::string html = render(t, "html");
+  TableColumn f1{"f1", ColumnKind::kReal};
+  f1.best_in_bold = true;
+  Table t({TableColumn{"model", ColumnKind::kText}, f1});
+  t.add_row({std::string("a<b"), 0.5});
+  t.add_row({std::string("c"), 0.9});
+  const std::string html = render(t, "html", {1});
   EXPECT_NE(html.find("<table class=\"sortable\">"), std::string::npos);
   EXPECT_NE(html.find("<td>a&lt;b</td>"), std::string::npos) << html;
   EXPECT_NE(html.find("<td><strong>0.9</strong></td>"), std::string::npos) << html;

@@ -41,14 +41,15 @@ TEST(Compare, PairsCellsByWhatTheyAreAndJudgesTheDelta) {
   EXPECT_EQ(n["n/a"], 1);
   EXPECT_EQ(n["only_a"], 1);
   EXPECT_EQ(n["only_b"], 1);
-  ASSERT_EQ(t.rows.size(), 6U);
-  EXPECT_EQ(t.header[7], "f1_a");
-  const auto& first = t.rows[0];  // logreg fold-1/2
-  EXPECT_EQ(first[0], "logreg");
-  EXPECT_EQ(first[9], format_number(0.85 - 0.80));
-  EXPECT_EQ(first[10], "better");
-  EXPECT_EQ(t.rows[4][10], "only in A");
-  EXPECT_EQ(t.rows[5][10], "only in B");
+  ASSERT_EQ(t.size(), 6U);
+  EXPECT_EQ(t.columns()[8].name, "f1_a");
+  // logreg fold-1/2: the delta is the difference of the stored values, not of rounded text
+  EXPECT_EQ(std::get<std::string>(t.at(0, "model")), "logreg");
+  EXPECT_EQ(std::get<double>(t.at(0, "delta")), 0.85 - 0.80);
+  EXPECT_EQ(std::get<std::int64_t>(t.at(0, "seed")), 0);
+  EXPECT_EQ(std::get<std::string>(t.at(0, "verdict")), "better");
+  EXPECT_EQ(std::get<std::string>(t.at(4, "verdict")), "only in A");
+  EXPECT_EQ(std::get<std::string>(t.at(5, "verdict")), "only in B");
 }
 
 TEST(Pivot, MeanAndSemPerHeldOutDatasetAsAGoldenLatexTable) {
@@ -68,8 +69,12 @@ TEST(Pivot, MeanAndSemPerHeldOutDatasetAsAGoldenLatexTable) {
       "mlp & freeze & 0.700 & \\textbf{0.750} \\\\\n"
       "\\bottomrule\n"
       "\\end{tabular}\n";
-  EXPECT_EQ(render(t, "latex"), golden);
-  EXPECT_EQ(t.rows[0][2], "0.850 \u00b1 0.050");
+  EXPECT_EQ(render(t, "latex", {3}), golden);
+  // machine formats: mean, s.e.m. and count as numbers; the s.e.m. of one value is NaN
+  EXPECT_EQ(render(t, "csv"),
+            "model,strategy,P01,P01_sem,P01_n,P02,P02_sem,P02_n\n"
+            "logreg,freeze,0.8500000000000001,0.04999999999999999,2,0.6,NaN,1\n"
+            "mlp,freeze,0.7,NaN,1,0.75,NaN,1\n");
 }
 
 }  // namespace

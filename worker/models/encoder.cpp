@@ -146,6 +146,23 @@ StateDict read_state_dict(const std::string& path, std::optional<torch::ScalarTy
   return read_one_file(file, mapped);
 }
 
+TensorShapes checkpoint_shapes(const std::string& path, StateDict* unpickled) {
+  const auto file = resolve_checkpoint_path(path);
+  const bool sharded = ends_with(file, ".index.json");
+  TensorShapes shapes;
+  for (const auto& part : sharded ? checkpoint_shards(file) : std::vector<std::string>{file}) {
+    if (SafetensorsFile::looks_like(part)) {
+      const auto header = SafetensorsFile::open(part);
+      for (const auto& e : header.entries()) shapes[e.name] = e.shape;
+      continue;
+    }
+    StateDict dict = read_one_file(part, std::nullopt);
+    for (const auto& [name, t] : dict) shapes[name] = t.sizes().vec();
+    if (!sharded && unpickled) *unpickled = std::move(dict);
+  }
+  return shapes;
+}
+
 torch::Tensor& ParamSet::add(const std::string& name, std::vector<std::int64_t> shape) {
   index_[name] = params_.size();
   params_.emplace_back(name, deferred_ ? torch::Tensor() : torch::zeros(shape));
@@ -284,13 +301,55 @@ void Encoder::attach_lora(PostLnLayer& layer, std::int64_t i) const {
   }
 }
 
-const std::map<std::string, EncoderFactory>& encoder_registry() {
-  static const std::map<std::string, EncoderFactory> kFactories{
-      {"scgpt", make_scgpt}, {"geneformer", make_geneformer}, {"scfoundation", make_scfoundation},
-      {"uce", make_uce},     {"scbert", make_scbert},         {"celllm", make_celllm},
-      {"cellplm", make_cellplm}, {"tgpt", make_tgpt},         {"llama", make_llama},
-      {"chatglm", make_chatglm}};
-  return kFactories;
+const std::map<std::string, EncoderKind>& encoder_registry() {
+  // the sizes: each model's vocabulary / token table and positional table, under its own config key and the
+  // original parameter name (reference/models.md)
+  static const std::map<std::string, EncoderKind> kKinds{
+      {"scgpt", {make_scgpt, {{"ntoken", "encoder.embedding.weight"}}}},
+      {"geneformer",
+       {make_geneformer,
+        {{"vocab_size", "bert.embeddings.word_embeddings.weight"},
+         {"max_position_embeddings", "bert.embeddings.position_embeddings.weight"},
+         {"type_vocab_size", "bert.embeddings.token_type_embeddings.weight"}}}},
+      {"scfoundation", {make_scfoundation, {{"bin_num", "token_emb.emb.weight"}, {"seq_len", "pos_emb.weight", 0, -1}}}},
+      // UCE's positional table is a buffer of max_len rows (1,536 in the published model), not pad_length
+      {"uce", {make_uce, {{"n_tokens", "pe_embedding.weight"}, {"max_len", "pos_encoder.pe"}}}},
+      // scBERT: one position per panel gene plus the appended token
+      {"scbert",
+       {make_scbert,
+        {{"num_tokens", "token_emb.weight"}, {"max_seq_len", "pos_emb.emb.weight"}, {"gene_num", "pos_emb.emb.weight", 0, -1}}}},
+      {"celllm", {make_celllm, {{"num_tokens", "token_emb.weight"}, {"gene_num", "pos_emb.emb.weight", 0, -2}}}},
+      {"cellplm", {make_cellplm, {{"gene_num", "embedder.feat_enc.emb"}}}},
+      {"tgpt", {make_tgpt, {{"vocab_size", "transformer.wte.weight"}, {"n_positions", "transformer.wpe.weight"}}}},
+      {"llama", {make_llama, {{"vocab_size", "model.embed_tokens.weight"}}}},
+      {"chatglm", {make_chatglm, {{"padded_vocab_size", "transformer.embedding.word_embeddings.weight"}}}}};
+  return kKinds;
+}
+
+nlohmann::json size_from_checkpoint(const std::string& model, const nlohmann::json& config, const TensorShapes& shapes,
+                                    const std::vector<std::string>& pinned, const std::string& source) {
+  nlohmann::json sized = config;
+  const auto kind = encoder_registry().find(model);
+  if (kind == encoder_registry().end()) return sized;
+  for (const auto& size : kind->second.sizes) {
+    const auto it = shapes.find(size.tensor);
+    if (it == shapes.end() || it->second.size() <= size.axis) continue;  // e.g. a buffer some exports leave out
+    const std::int64_t said = it->second[size.axis] + size.offset;
+    const bool has = sized.contains(size.key) && sized[size.key].is_number_integer();
+    if (has && sized[size.key].get<std::int64_t>() == said) continue;
+    const std::string shape = shape_text(it->second);
+    if (std::find(pinned.begin(), pinned.end(), size.key) != pinned.end()) {
+      throw ConfigError({source, "config." + size.key, has ? sized[size.key].dump() : std::string()},
+                        "the checkpoint's " + size.tensor + " " + shape + " says " + size.key + " = " +
+                            std::to_string(said) + "; drop the setting or use a checkpoint of that size");
+    }
+    if (has) {
+      spdlog::info("{}: {} = {} from the checkpoint ({} {}), not the preset's {}", model, size.key, said, size.tensor,
+                   shape, sized[size.key].dump());
+    }
+    sized[size.key] = said;
+  }
+  return sized;
 }
 
 std::unique_ptr<Encoder> make_encoder(const std::string& model, const nlohmann::json& config, const EncoderFiles& files) {
@@ -301,7 +360,12 @@ std::unique_ptr<Encoder> make_encoder(const std::string& model, const nlohmann::
     for (const auto& [name, unused] : registry) names.push_back(name);
     throw ConfigError({"", "model", model}, "no encoder in this build; " + suggest(model, names));
   }
-  auto encoder = it->second(config, files);
+  // sizes the user left to the checkpoint come from its tensors' shapes; a torch.save file read for them is kept
+  StateDict dict;
+  const nlohmann::json sized = files.weights.empty() ? config
+                                                     : size_from_checkpoint(model, config, checkpoint_shapes(files.weights, &dict),
+                                                                            files.pinned, files.weights);
+  auto encoder = it->second.make(sized, files);
   if (files.weights.empty()) {
     encoder->params().init_random(config.value("init_seed", std::uint64_t{0}));
     encoder->after_random_init(config.value("init_seed", std::uint64_t{0}));
@@ -309,9 +373,10 @@ std::unique_ptr<Encoder> make_encoder(const std::string& model, const nlohmann::
                  encoder->params().numel());
   } else {
     const auto& params = encoder->params();
-    const auto report = encoder->load_weights(
-        read_state_dict(files.weights, params.deferred() ? std::optional(params.dtype()) : std::nullopt), files.weights,
-        files.load);
+    if (dict.empty() || params.deferred()) {
+      dict = read_state_dict(files.weights, params.deferred() ? std::optional(params.dtype()) : std::nullopt);
+    }
+    const auto report = encoder->load_weights(dict, files.weights, files.load);
     spdlog::info("{}: loaded {} tensors from {} ({} skipped)", model, report.loaded.size(), files.weights,
                  report.skipped.size());
   }

@@ -21,6 +21,8 @@
 namespace sdm::worker {
 
 using StateDict = std::map<std::string, torch::Tensor>;
+/// Tensor shapes by name, as a checkpoint stores them.
+using TensorShapes = std::map<std::string, std::vector<std::int64_t>>;
 
 /// Reads a checkpoint: safetensors (our validated reader), or a PyTorch `torch.save` file (.pt/.bin zip
 /// format) through LibTorch's unpickler, which only rebuilds tensors and containers (no arbitrary code).
@@ -29,6 +31,10 @@ using StateDict = std::map<std::string, torch::Tensor>;
 /// with `mapped`, as that dtype: safetensors tensors already stored so are views of the file mapping
 /// (copy-on-write, never copied; what an 8B model needs), others are converted once. Throws IoError naming the file.
 StateDict read_state_dict(const std::string& path, std::optional<torch::ScalarType> mapped = std::nullopt);
+
+/// The shapes of a checkpoint's tensors (any layout read_state_dict reads): safetensors headers only; a torch.save
+/// file must be unpickled, and its float32 state dict is handed back in `*unpickled` (when given) for the load.
+TensorShapes checkpoint_shapes(const std::string& path, StateDict* unpickled = nullptr);
 
 struct LoadOptions {
   bool strict = false;  ///< unexpected names are errors, not skipped with a warning
@@ -168,15 +174,39 @@ struct EncoderFiles {
   std::string weights;  ///< empty: random init from the config's init_seed
   std::string vocab;    ///< empty: hashed gene ids (tiny presets)
   LoadOptions load;
+  /// Config keys the user set (jobs::pinned_keys): a checkpoint whose tables disagree with one is an error.
+  std::vector<std::string> pinned{};
 };
 
 using EncoderFactory = std::function<std::unique_ptr<Encoder>(const nlohmann::json& config, const EncoderFiles& files)>;
 
-/// The factories of the implemented foundation models, by name (jobs/models.h lists them with their metadata).
-const std::map<std::string, EncoderFactory>& encoder_registry();
+/// A size a checkpoint says by the shape of one of its tensors: config `key` = dimension `axis` of `tensor` +
+/// `offset` (scGPT: ntoken = rows of encoder.embedding.weight; scFoundation: seq_len = rows of pos_emb.weight - 1).
+struct CheckpointSize {
+  std::string key;
+  std::string tensor;
+  std::size_t axis = 0;
+  std::int64_t offset = 0;
+};
 
-/// Builds `model` with its resolved config and loads its weights (or random init). Throws ConfigError for a
-/// name without a factory.
+/// An implemented foundation model: its factory and the sizes (vocabulary, token and positional tables) it takes
+/// from a checkpoint when the user did not pin them.
+struct EncoderKind {
+  EncoderFactory make;
+  std::vector<CheckpointSize> sizes;
+};
+
+/// The implemented foundation models, by name (jobs/models.h lists them with their metadata).
+const std::map<std::string, EncoderKind>& encoder_registry();
+
+/// `config` with each of `model`'s checkpoint sizes set from `shapes` (a size whose tensor the checkpoint lacks
+/// keeps the config's value). A key in `pinned` whose value disagrees is a ConfigError naming the key, both sizes
+/// and `source`.
+nlohmann::json size_from_checkpoint(const std::string& model, const nlohmann::json& config, const TensorShapes& shapes,
+                                    const std::vector<std::string>& pinned, const std::string& source);
+
+/// Builds `model` with its resolved config, sized by its checkpoint (size_from_checkpoint), and loads its weights
+/// (or random init). Throws ConfigError for a name without a factory.
 std::unique_ptr<Encoder> make_encoder(const std::string& model, const nlohmann::json& config, const EncoderFiles& files);
 
 // Factories, one translation unit per model family.

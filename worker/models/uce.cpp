@@ -85,7 +85,15 @@ class Uce final : public Encoder {
       : token_dim_(c.at("token_dim")), d_(c.at("d_model")), heads_(c.at("nhead")), d_hid_(c.at("d_hid")),
         layers_(c.at("nlayers")), out_dim_(c.at("output_dim")), dec_hidden_(c.at("decoder_hidden")),
         pad_length_(c.at("pad_length")), sample_size_(c.at("sample_size")), n_tokens_(c.at("n_tokens")),
-        chrom_offset_(c.at("chrom_token_offset")), mask_mode_(c.at("mask_mode")) {
+        chrom_offset_(c.at("chrom_token_offset")),
+        // UCE's PositionalEncoding keeps max_len = 1536 rows whatever length a cell is padded to; a checkpoint
+        // says its own (make_encoder), and a shorter pad_length uses the first rows
+        pe_rows_(c.value("max_len", std::max<std::int64_t>(1536, c.at("pad_length").get<std::int64_t>()))),
+        mask_mode_(c.at("mask_mode")) {
+    if (pad_length_ > pe_rows_) {
+      throw ConfigError({"", "pad_length", std::to_string(pad_length_)},
+                        "longer than the positional table (" + std::to_string(pe_rows_) + " rows)");
+    }
     if (d_ <= 0 || heads_ <= 0 || d_ % heads_ != 0) throw ConfigError({"", "d_model", std::to_string(d_)}, "must be a positive multiple of nhead");
     if (mask_mode_ != "additive" && mask_mode_ != "exclude") {
       throw ConfigError({"", "mask_mode", mask_mode_}, "additive (UCE's float mask: padded keys get +1, the published embeddings) or exclude");
@@ -99,7 +107,7 @@ class Uce final : public Encoder {
     params_.add("encoder.0.bias", {d_});
     params_.add("encoder.2.weight", {d_});
     params_.add("encoder.2.bias", {d_});
-    params_.add("pos_encoder.pe", {pad_length_, 1, d_});
+    params_.add("pos_encoder.pe", {pe_rows_, 1, d_});
     for (std::int64_t i = 0; i < layers_; ++i) {
       const auto p = prefix(i);
       add_torch_layer_params(params_, p, d_, d_hid_);
@@ -262,9 +270,9 @@ class Uce final : public Encoder {
 
   /// PositionalEncoding's buffer: pe[p, 0, 2i] = sin(p w_i), pe[p, 0, 2i + 1] = cos(p w_i), w_i = 10000^(-2i/d).
   torch::Tensor sinusoid() const {
-    const auto position = torch::arange(pad_length_, torch::kFloat32).unsqueeze(1);
+    const auto position = torch::arange(pe_rows_, torch::kFloat32).unsqueeze(1);
     const auto div = torch::exp(torch::arange(0, d_, 2, torch::kFloat32) * (-std::log(10000.0) / static_cast<double>(d_)));
-    auto pe = torch::zeros({pad_length_, 1, d_});
+    auto pe = torch::zeros({pe_rows_, 1, d_});
     pe.select(1, 0).slice(1, 0, d_, 2).copy_(torch::sin(position * div));
     pe.select(1, 0).slice(1, 1, d_, 2).copy_(torch::cos(position * div).narrow(1, 0, d_ / 2));
     return pe;
@@ -277,7 +285,7 @@ class Uce final : public Encoder {
   }
 
   std::int64_t token_dim_, d_, heads_, d_hid_, layers_, out_dim_, dec_hidden_, pad_length_, sample_size_, n_tokens_,
-      chrom_offset_;
+      chrom_offset_, pe_rows_;
   std::string mask_mode_;
   UceGeneTable genes_;
 };
